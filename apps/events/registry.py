@@ -1,0 +1,80 @@
+"""What the events app dispatches to. Domain apps fill it from AppConfig.ready().
+
+- event types: the payload schema (a DRF serializer over snake_case keys) and the handler;
+- outbox consumers: in-process code that reacts to outbox messages, exactly once each.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from rest_framework import serializers
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str
+    payload_serializer: type[serializers.Serializer]
+    handler: Callable[..., None]  # handler(*, event, data)
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class OutboxConsumer:
+    name: str
+    consume: Callable[..., None]  # consume(*, message)
+    wants: Callable[..., bool]  # wants(*, message) -> bool, decided when the message is relayed
+
+
+_EVENT_TYPES: dict[str, EventType] = {}
+_CONSUMERS: dict[str, OutboxConsumer] = {}
+
+
+def event_type_register(
+    name: str, *, payload_serializer: type[serializers.Serializer], handler: Callable[..., None], description: str = ""
+) -> EventType:
+    event_type = EventType(name, payload_serializer, handler, description)
+    _EVENT_TYPES[name] = event_type
+    return event_type
+
+
+def event_type_unregister(name: str) -> None:
+    _EVENT_TYPES.pop(name, None)
+
+
+def event_type_get(name: str) -> EventType | None:
+    return _EVENT_TYPES.get(name)
+
+
+def event_types() -> list[EventType]:
+    return [_EVENT_TYPES[name] for name in sorted(_EVENT_TYPES)]
+
+
+def outbox_consumer_register(name: str, *, consume: Callable[..., None], wants: Callable[..., bool]) -> OutboxConsumer:
+    consumer = OutboxConsumer(name, consume, wants)
+    _CONSUMERS[name] = consumer
+    return consumer
+
+
+def outbox_consumer_unregister(name: str) -> None:
+    _CONSUMERS.pop(name, None)
+
+
+def outbox_consumer_get(name: str) -> OutboxConsumer | None:
+    return _CONSUMERS.get(name)
+
+
+def outbox_consumers() -> list[OutboxConsumer]:
+    return [_CONSUMERS[name] for name in sorted(_CONSUMERS)]
+
+
+def payload_validate(event_type: EventType, payload: Any) -> tuple[dict | None, dict | None]:
+    """Validate a producer's camelCase payload; returns (data, None) or (None, errors)."""
+    from djangorestframework_camel_case.util import underscoreize
+
+    if not isinstance(payload, dict):
+        return None, {"payload": ["Must be a JSON object."]}
+    serializer = event_type.payload_serializer(data=underscoreize(payload))
+    if serializer.is_valid():
+        return serializer.validated_data, None
+    return None, {"payload": serializer.errors}

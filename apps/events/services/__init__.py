@@ -1,0 +1,1 @@
+"""Writes of the events app, split by topic: inbound events, outbox, notifications."""

@@ -1,0 +1,208 @@
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from rest_framework import serializers
+
+from apps.events.broker import BROKER_ERRORS
+from apps.events.models import InboundEvent
+from apps.events.registry import event_type_get, payload_validate
+from apps.events.retry_policy import (
+    EARLY_ARRIVAL_SLACK,
+    ERROR_TEXT_LIMIT,
+    INBOUND_MAX_ATTEMPTS,
+    ProcessOutcome,
+    backoff_delay,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class EnvelopeSerializer(serializers.Serializer):
+    event_id = serializers.CharField(max_length=128)
+    type = serializers.CharField(max_length=100)
+    occurred_at = serializers.DateTimeField()
+    payload = serializers.JSONField()
+
+
+@dataclass
+class IngestResult:
+    event_id: Any
+    status: str  # accepted | duplicate | rejected
+    reason: dict | None = None
+    id: int | None = field(default=None, repr=False)
+
+
+def _rejected(event_id: Any, code: str, message: str, fields: dict | None = None) -> IngestResult:
+    return IngestResult(event_id, "rejected", {"code": code, "message": message, "fields": fields or {}})
+
+
+def _candidate(raw: Any) -> tuple[IngestResult | None, dict | None]:
+    if not isinstance(raw, dict):
+        return _rejected(None, "invalid_envelope", "Each event must be a JSON object."), None
+    # keys arrive snake_cased by the API parser; the payload is kept exactly as sent
+    envelope = EnvelopeSerializer(data=raw)
+    event_id = raw.get("event_id")
+    if not envelope.is_valid():
+        return _rejected(event_id, "invalid_envelope", "The event envelope is invalid.", envelope.errors), None
+    data = envelope.validated_data
+    event_type = event_type_get(data["type"])
+    if event_type is None:
+        return _rejected(
+            data["event_id"], "unknown_type", f"Unknown event type '{data['type']}'.", {"type": ["Unknown event type."]}
+        ), None
+    _, errors = payload_validate(event_type, data["payload"])
+    if errors:
+        return _rejected(
+            data["event_id"], "invalid_payload", f"The payload does not match the '{data['type']}' schema.", errors
+        ), None
+    return None, data
+
+
+def inbound_events_ingest(*, events: list[Any], source=None) -> list[IngestResult]:
+    """Store a batch of events durably, then schedule their dispatch after commit.
+
+    Returns one result per input event, in order. eventId is unique in the database:
+    a repeat (in this batch, an earlier one, or a concurrent one) is a duplicate.
+    """
+    results: list[IngestResult | None] = [None] * len(events)
+    to_insert: dict[str, tuple[int, dict]] = {}
+    for index, raw in enumerate(events):
+        rejected, data = _candidate(raw)
+        if rejected:
+            results[index] = rejected
+        elif data["event_id"] in to_insert:
+            results[index] = IngestResult(data["event_id"], "duplicate")
+        else:
+            to_insert[data["event_id"]] = (index, data)
+
+    batch_token = uuid.uuid4()
+    now = timezone.now()
+    with transaction.atomic():
+        InboundEvent.objects.bulk_create(
+            [
+                InboundEvent(
+                    event_id=data["event_id"],
+                    type=data["type"],
+                    occurred_at=data["occurred_at"],
+                    payload=data["payload"],
+                    source=source,
+                    batch_token=batch_token,
+                    received_at=now,
+                    next_attempt_at=now,
+                )
+                for _, data in to_insert.values()
+            ],
+            ignore_conflicts=True,
+        )
+        inserted = dict(InboundEvent.objects.filter(batch_token=batch_token).values_list("event_id", "id"))
+        for event_id, (index, _) in to_insert.items():
+            if event_id in inserted:
+                results[index] = IngestResult(event_id, "accepted", id=inserted[event_id])
+            else:
+                results[index] = IngestResult(event_id, "duplicate")
+        ids = sorted(inserted.values())
+        if ids:
+            transaction.on_commit(lambda: inbound_events_enqueue(event_ids=ids))
+    return results  # type: ignore[return-value]
+
+
+def inbound_events_enqueue(*, event_ids: list[int]) -> int:
+    """Hand events to Celery. A broker failure is logged, not raised: the sweeper retries."""
+    from apps.events.tasks import inbound_event_dispatch_task
+
+    sent = 0
+    for event_id in event_ids:
+        try:
+            inbound_event_dispatch_task.delay(event_id)
+        except BROKER_ERRORS:  # the events stay pending in PostgreSQL
+            logger.warning("broker unavailable; %d inbound events left for the sweeper", len(event_ids) - sent)
+            break
+        sent += 1
+    return sent
+
+
+def inbound_event_process(*, event_id: int) -> ProcessOutcome:
+    """Run the handler of one pending event, exactly once.
+
+    The handler's writes and the status change commit together; a crash rolls both back.
+    A row lock (skip locked) keeps two workers from running the same event at once.
+    """
+    with transaction.atomic():
+        event = (
+            InboundEvent.objects.select_for_update(skip_locked=True)
+            .filter(pk=event_id, status=InboundEvent.Status.PENDING)
+            .first()
+        )
+        now = timezone.now()
+        if event is None or event.next_attempt_at > now + EARLY_ARRIVAL_SLACK:
+            return ProcessOutcome("skipped")
+        event.attempts += 1
+        try:
+            with transaction.atomic():
+                event_type = event_type_get(event.type)
+                if event_type is None:
+                    raise LookupError(f"no handler registered for event type '{event.type}'")
+                data, errors = payload_validate(event_type, event.payload)
+                if errors:
+                    raise ValueError(f"payload no longer valid: {errors}")
+                event_type.handler(event=event, data=data)
+        except Exception as exc:
+            event.last_error = f"{type(exc).__name__}: {exc}"[:ERROR_TEXT_LIMIT]
+            if event.attempts >= INBOUND_MAX_ATTEMPTS:
+                event.status = InboundEvent.Status.FAILED
+                event.failed_at = now
+                event.save(update_fields=["attempts", "last_error", "status", "failed_at"])
+                logger.error("inbound event %s failed after %d attempts", event.pk, event.attempts)
+                return ProcessOutcome("failed")
+            delay = backoff_delay(event.attempts)
+            event.next_attempt_at = now + timedelta(seconds=delay)
+            event.save(update_fields=["attempts", "last_error", "next_attempt_at"])
+            logger.warning("inbound event %s attempt %d failed; retry in %ss", event.pk, event.attempts, delay)
+            return ProcessOutcome("retry", retry_in=delay)
+        event.status = InboundEvent.Status.PROCESSED
+        event.processed_at = now
+        event.save(update_fields=["attempts", "status", "processed_at"])
+        return ProcessOutcome("processed")
+
+
+def inbound_events_due(*, grace: timedelta, limit: int) -> list[int]:
+    cutoff = timezone.now() - grace
+    return list(
+        InboundEvent.objects.filter(status=InboundEvent.Status.PENDING, next_attempt_at__lte=cutoff)
+        .order_by("next_attempt_at")
+        .values_list("id", flat=True)[:limit]
+    )
+
+
+@transaction.atomic
+def inbound_event_replay(*, event: InboundEvent, actor) -> bool:
+    """Put a failed event back in the queue with a fresh set of attempts."""
+    locked = InboundEvent.objects.select_for_update().get(pk=event.pk)
+    if locked.status != InboundEvent.Status.FAILED:
+        return False
+    now = timezone.now()
+    locked.status = InboundEvent.Status.PENDING
+    locked.attempts = 0
+    locked.next_attempt_at = now
+    locked.failed_at = None
+    locked.replay_count += 1
+    locked.last_replayed_at = now
+    locked.last_replayed_by = actor
+    locked.save(
+        update_fields=[
+            "status",
+            "attempts",
+            "next_attempt_at",
+            "failed_at",
+            "replay_count",
+            "last_replayed_at",
+            "last_replayed_by",
+        ]
+    )
+    transaction.on_commit(lambda: inbound_events_enqueue(event_ids=[locked.pk]))
+    return True

@@ -1,0 +1,92 @@
+import logging
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.events.channels import channel_get
+from apps.events.models import Notification, NotificationTemplate
+from apps.events.templating import TemplateRenderError, template_render
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_LANGUAGE = "en"
+
+
+def notification_template_pick(*, kind: str, language: str) -> NotificationTemplate | None:
+    templates = {t.language: t for t in NotificationTemplate.objects.filter(kind=kind, is_active=True)}
+    return templates.get(language) or templates.get(DEFAULT_LANGUAGE)
+
+
+def notification_context(*, user, payload: dict) -> dict:
+    context = {"username": user.username, "firstName": user.first_name or user.username}
+    context.update({key: value for key, value in payload.items() if not isinstance(value, (dict, list))})
+    return context
+
+
+def notification_send(*, user, kind: str, payload: dict, source_message=None) -> list[Notification]:
+    """Render the kind's template in the user's language and deliver it on each channel.
+
+    A template that cannot be rendered (missing variable) leaves a failed notification
+    with the reason, visible in the admin, instead of raising.
+    """
+    template = notification_template_pick(kind=kind, language=user.language or DEFAULT_LANGUAGE)
+    if template is None:
+        return []
+    context = notification_context(user=user, payload=payload)
+    sent = []
+    for channel_name in template.channels:
+        notification = Notification(
+            user=user,
+            kind=kind,
+            language=template.language,
+            channel=channel_name,
+            context=context,
+            source_message=source_message,
+        )
+        try:
+            notification.title = template_render(template.title, context)
+            notification.body = template_render(template.body, context)
+            channel = channel_get(channel_name)
+            if channel is None:
+                raise LookupError(f"unknown channel '{channel_name}'")
+            channel.deliver(notification)
+            notification.status = Notification.Status.DELIVERED
+        except (TemplateRenderError, LookupError) as exc:
+            notification.status = Notification.Status.FAILED
+            notification.error = str(exc)
+            notification.title = notification.title or template.title
+            logger.warning("notification %s for user %s failed: %s", kind, user.pk, exc)
+        try:
+            with transaction.atomic():
+                notification.save()
+        except IntegrityError:
+            continue  # already sent for this message on this channel
+        sent.append(notification)
+    return sent
+
+
+def notifications_for_message(*, message) -> list[Notification]:
+    """The outbox consumer: a message about a user becomes their notification."""
+    if message.user_id is None:
+        return []
+    return notification_send(user=message.user, kind=message.topic, payload=message.payload, source_message=message)
+
+
+def notifications_wanted(*, message) -> bool:
+    return (
+        message.user_id is not None and NotificationTemplate.objects.filter(kind=message.topic, is_active=True).exists()
+    )
+
+
+@transaction.atomic
+def notification_mark_read(*, user, notification_id: int) -> Notification:
+    notification = Notification.objects.select_for_update().get(pk=notification_id, user=user, channel="inbox")
+    if notification.read_at is None:
+        notification.read_at = timezone.now()
+        notification.save(update_fields=["read_at"])
+    return notification
+
+
+@transaction.atomic
+def notifications_mark_all_read(*, user) -> int:
+    return Notification.objects.filter(user=user, channel="inbox", read_at=None).update(read_at=timezone.now())

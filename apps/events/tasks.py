@@ -1,0 +1,60 @@
+"""Celery tasks: load by id, call one service, own the retry schedule."""
+
+import logging
+
+from celery import shared_task
+
+from apps.events.broker import BROKER_ERRORS
+from apps.events.retry_policy import SWEEP_BATCH, SWEEP_GRACE
+from apps.events.services.inbound import inbound_event_process, inbound_events_due, inbound_events_enqueue
+from apps.events.services.outbox import (
+    outbox_deliveries_enqueue,
+    outbox_delivery_attempt,
+    outbox_due,
+    outbox_message_fanout,
+    outbox_messages_enqueue,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def _schedule_retry(task, object_id: int, delay: int) -> None:
+    try:
+        task.apply_async((object_id,), countdown=delay)
+    except BROKER_ERRORS:
+        logger.warning("broker unavailable; %s %s left for the sweeper", task.name, object_id)
+
+
+@shared_task(acks_late=True)
+def inbound_event_dispatch_task(event_id: int) -> str:
+    outcome = inbound_event_process(event_id=event_id)
+    if outcome.status == "retry":
+        _schedule_retry(inbound_event_dispatch_task, event_id, outcome.retry_in)
+    return outcome.status
+
+
+@shared_task(acks_late=True)
+def inbound_events_sweep_task() -> int:
+    event_ids = inbound_events_due(grace=SWEEP_GRACE, limit=SWEEP_BATCH)
+    return inbound_events_enqueue(event_ids=event_ids)
+
+
+@shared_task(acks_late=True)
+def outbox_message_fanout_task(message_id: int) -> int:
+    return len(outbox_message_fanout(message_id=message_id))
+
+
+@shared_task(acks_late=True)
+def outbox_delivery_attempt_task(delivery_id: int) -> str:
+    outcome = outbox_delivery_attempt(delivery_id=delivery_id)
+    if outcome.status == "retry":
+        _schedule_retry(outbox_delivery_attempt_task, delivery_id, outcome.retry_in)
+    return outcome.status
+
+
+@shared_task(acks_late=True)
+def outbox_sweep_task() -> int:
+    message_ids, delivery_ids = outbox_due(grace=SWEEP_GRACE, limit=SWEEP_BATCH)
+    outbox_messages_enqueue(message_ids=message_ids)
+    outbox_deliveries_enqueue(delivery_ids=delivery_ids)
+    return len(message_ids) + len(delivery_ids)

@@ -1,0 +1,48 @@
+"""How callers prove who they are.
+
+- Platform services and partners: `Authorization: Api-Key <key>` -> request.auth is the
+  ApiClient, request.user stays anonymous (a service is not a person).
+- End users: `Authorization: Token <token>` (hashed tokens) or a browser session.
+"""
+
+from datetime import timedelta
+
+from django.contrib.auth.models import AnonymousUser
+from django.utils import timezone
+from knox.auth import TokenAuthentication
+from rest_framework import authentication, exceptions
+
+from apps.identity.models import ApiClient
+
+# Writing last_used_at on every request would make each client's row a hot spot.
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    keyword = "Api-Key"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword.lower().encode():
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("Invalid Api-Key header: expected 'Api-Key <key>'.")
+        try:
+            key = header[1].decode()
+            client = ApiClient.objects.get_from_key(key)
+        except (UnicodeError, ApiClient.DoesNotExist):
+            raise exceptions.AuthenticationFailed("Invalid or revoked API key.") from None
+        if client.has_expired:
+            raise exceptions.AuthenticationFailed("This API key has expired.")
+        now = timezone.now()
+        if client.last_used_at is None or now - client.last_used_at > LAST_USED_RESOLUTION:
+            ApiClient.objects.filter(pk=client.pk).update(last_used_at=now)
+            client.last_used_at = now
+        return AnonymousUser(), client
+
+    def authenticate_header(self, request):
+        return self.keyword
+
+
+class UserTokenAuthentication(TokenAuthentication):
+    """Hashed, expiring end-user tokens (`Authorization: Token <token>`)."""
