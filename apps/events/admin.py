@@ -139,6 +139,7 @@ class OutboxDeliveryAdmin(CsvExportMixin, ReadOnlyAdmin):
 
 
 class WebhookSubscriptionForm(forms.ModelForm):
+    url = forms.URLField(max_length=500, assume_scheme="https")
     topics = forms.CharField(
         required=False,
         help_text="Comma-separated topics, e.g. points.awarded, offer.granted. Empty: every topic.",

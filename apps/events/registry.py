@@ -70,11 +70,12 @@ def outbox_consumers() -> list[OutboxConsumer]:
 
 def payload_validate(event_type: EventType, payload: Any) -> tuple[dict | None, dict | None]:
     """Validate a producer's camelCase payload; returns (data, None) or (None, errors)."""
-    from djangorestframework_camel_case.util import underscoreize
+    from djangorestframework_camel_case.util import camelize, underscoreize
 
     if not isinstance(payload, dict):
         return None, {"payload": ["Must be a JSON object."]}
     serializer = event_type.payload_serializer(data=underscoreize(payload))
     if serializer.is_valid():
         return serializer.validated_data, None
-    return None, {"payload": serializer.errors}
+    # payload keys are the producer's (camelCase): name the fields the way they were sent
+    return None, {"payload": camelize(serializer.errors)}
