@@ -1,0 +1,91 @@
+"""End to end with a real Celery worker process consuming from Redis:
+event in -> handler -> outbox -> signed webhook + notification."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from rest_framework.test import APIClient
+
+from apps.events.models import InboundEvent, Notification, NotificationTemplate, OutboxDelivery
+from apps.events.services.outbox import webhook_subscription_create
+from apps.events.signing import signature_verify
+from apps.identity.services import api_client_create
+from config.celery import app as celery_app
+from tests.events.receiver import Receiver
+from tests.factories.events import event_envelope
+
+ROOT = Path(__file__).resolve().parent.parent
+WAIT_SECONDS = 20
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def worker(transactional_db):
+    saved = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = False
+    celery_app.control.purge()  # stale tasks from an aborted earlier run must not reach this database
+    env = {**os.environ, "DATABASE_URL": _database_url(), "REDIS_URL": settings.REDIS_URL, "KHATA_ENV": "test"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--loglevel", "WARNING",
+         "--without-heartbeat", "--without-gossip", "--without-mingle"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    yield process
+    celery_app.conf.task_always_eager = saved
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _wait_for(condition, process) -> None:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        if process.poll() is not None:
+            pytest.fail(f"worker exited early:\n{process.stdout.read()}")
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    output = process.communicate(timeout=20)[0]
+    pytest.fail(f"the worker did not finish the pipeline in time; events: "
+                f"{list(InboundEvent.objects.values('status', 'last_error'))}\nworker output:\n{output[-3000:]}")
+
+
+@pytest.mark.worker
+def test_event_flows_through_a_real_worker_to_webhook_and_inbox(worker):
+    NotificationTemplate.objects.create(kind="user.created", language="en", title="Welcome", body="Hi {firstName}", channels=["inbox"])
+    _, key = api_client_create(name="platform", scopes=["events:write"])
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+
+    with Receiver() as receiver:
+        subscription = webhook_subscription_create(name="crm", url=receiver.url, topics=["user.created"])
+        envelope = event_envelope(payload={"userId": "w-1", "country": "SG", "firstName": "Wei"})
+
+        response = api.post("/api/v1/events", {"events": [envelope]}, format="json")
+        assert response.json()["accepted"] == 1
+
+        _wait_for(lambda: OutboxDelivery.objects.filter(status="delivered", subscription=subscription).exists(), worker)
+
+    event = InboundEvent.objects.get(event_id=envelope["eventId"])
+    assert event.status == InboundEvent.Status.PROCESSED
+    assert Notification.objects.get(user__external_id="w-1").body == "Hi Wei"
+    request = receiver.requests[0]
+    assert signature_verify(
+        secret=subscription.secret, timestamp=request["headers"]["X-Khata-Timestamp"], body=request["body"],
+        signature=request["headers"]["X-Khata-Signature"],
+    )
