@@ -212,6 +212,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_TASK_PUBLISH_RETRY = True
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Worker logs go through LOGGING below (JSON lines), not Celery's own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # django-celery-beat copies these into its tables when beat starts; staff can see them
 # (and pause one) in the admin.
@@ -237,7 +239,9 @@ ADMIN_SITE_HEADER = "Khata back office"
 LOG_REQUEST_ID_HEADER = "HTTP_X_REQUEST_ID"
 GENERATE_REQUEST_ID_IF_NOT_IN_HEADER = True
 REQUEST_ID_RESPONSE_HEADER = "X-Request-ID"
-LOG_REQUESTS = False
+# One JSON line per request with method, path, status and the internal user id (no IPs, no names).
+LOG_REQUESTS = True
+LOG_USER_ATTRIBUTE = "pk"
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,

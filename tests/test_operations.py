@@ -115,3 +115,30 @@ def test_production_refuses_to_start_without_a_secret_key():
 
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+
+
+@pytest.mark.django_db
+def test_logs_are_json_lines_with_the_request_id_and_never_the_key():
+    import io
+    import logging
+
+    from rest_framework.test import APIClient
+
+    from apps.identity.services import api_client_create
+
+    _, key = api_client_create(name="svc", scopes=["ledger:write"])
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    console = next(h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler) and h.formatter)
+    buffer = io.StringIO()
+    previous = console.setStream(buffer)
+    try:
+        api.post("/api/v1/events", {"events": []}, format="json", HTTP_X_REQUEST_ID="req-log-1")  # 403: wrong scope
+    finally:
+        console.setStream(previous)
+
+    lines = buffer.getvalue().splitlines()
+    records = [json.loads(line) for line in lines]
+    request_line = next(r for r in records if r.get("request_id") == "req-log-1")
+    assert "status=403" in request_line["message"]
+    assert all(key not in line and key.split(".")[1] not in line for line in lines)

@@ -37,9 +37,26 @@ def worker(transactional_db):
     celery_app.control.purge()  # stale tasks from an aborted earlier run must not reach this database
     env = {**os.environ, "DATABASE_URL": _database_url(), "REDIS_URL": settings.REDIS_URL, "KHATA_ENV": "test"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--loglevel", "WARNING",
-         "--without-heartbeat", "--without-gossip", "--without-mingle"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "WARNING",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     yield process
     celery_app.conf.task_always_eager = saved
@@ -61,13 +78,17 @@ def _wait_for(condition, process) -> None:
         time.sleep(0.2)
     process.send_signal(signal.SIGTERM)
     output = process.communicate(timeout=20)[0]
-    pytest.fail(f"the worker did not finish the pipeline in time; events: "
-                f"{list(InboundEvent.objects.values('status', 'last_error'))}\nworker output:\n{output[-3000:]}")
+    pytest.fail(
+        f"the worker did not finish the pipeline in time; events: "
+        f"{list(InboundEvent.objects.values('status', 'last_error'))}\nworker output:\n{output[-3000:]}"
+    )
 
 
 @pytest.mark.worker
 def test_event_flows_through_a_real_worker_to_webhook_and_inbox(worker):
-    NotificationTemplate.objects.create(kind="user.created", language="en", title="Welcome", body="Hi {firstName}", channels=["inbox"])
+    NotificationTemplate.objects.create(
+        kind="user.created", language="en", title="Welcome", body="Hi {firstName}", channels=["inbox"]
+    )
     _, key = api_client_create(name="platform", scopes=["events:write"])
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
@@ -86,6 +107,8 @@ def test_event_flows_through_a_real_worker_to_webhook_and_inbox(worker):
     assert Notification.objects.get(user__external_id="w-1").body == "Hi Wei"
     request = receiver.requests[0]
     assert signature_verify(
-        secret=subscription.secret, timestamp=request["headers"]["X-Khata-Timestamp"], body=request["body"],
+        secret=subscription.secret,
+        timestamp=request["headers"]["X-Khata-Timestamp"],
+        body=request["body"],
         signature=request["headers"]["X-Khata-Signature"],
     )

@@ -19,6 +19,7 @@ from apps.events.services.inbound import inbound_event_replay
 from apps.events.services.outbox import (
     outbox_delivery_retry,
     webhook_subscription_create,
+    webhook_subscription_disable,
     webhook_subscription_rotate_secret,
 )
 from apps.identity.admin_export import CsvExportMixin
@@ -183,8 +184,7 @@ class WebhookSubscriptionAdmin(SimpleHistoryAdmin):
             name=obj.name, url=obj.url, topics=obj.topics, description=obj.description
         )
         if not obj.is_active:
-            created.is_active = False
-            created.save(update_fields=["is_active"])
+            webhook_subscription_disable(subscription=created)
         obj.pk, obj.secret = created.pk, created.secret
         messages.warning(
             request, f"Signing secret for {created.name}: {created.secret}  - give it to the receiver now."
@@ -193,8 +193,7 @@ class WebhookSubscriptionAdmin(SimpleHistoryAdmin):
     @admin.action(description="Disable selected subscriptions", permissions=["change"])
     def disable(self, request, queryset):
         for subscription in queryset.filter(is_active=True):
-            subscription.is_active = False
-            subscription.save(update_fields=["is_active"])
+            webhook_subscription_disable(subscription=subscription)
         messages.success(request, "Disabled.")
 
     @admin.action(description="Rotate signing secret", permissions=["change"])

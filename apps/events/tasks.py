@@ -18,19 +18,22 @@ from apps.events.services.outbox import (
 logger = logging.getLogger(__name__)
 
 
-def _schedule_retry(task, object_id: int, delay: int) -> None:
+def _schedule_retry(task, argument, delay: int) -> None:
     try:
-        task.apply_async((object_id,), countdown=delay)
+        task.apply_async((argument,), countdown=delay)
     except BROKER_ERRORS:
-        logger.warning("broker unavailable; %s %s left for the sweeper", task.name, object_id)
+        logger.warning("broker unavailable; %s %s left for the sweeper", task.name, argument)
 
 
 @shared_task(acks_late=True)
-def inbound_event_dispatch_task(event_id: int) -> str:
-    outcome = inbound_event_process(event_id=event_id)
-    if outcome.status == "retry":
-        _schedule_retry(inbound_event_dispatch_task, event_id, outcome.retry_in)
-    return outcome.status
+def inbound_events_dispatch_task(event_ids: list[int]) -> list[str]:
+    statuses = []
+    for event_id in event_ids:
+        outcome = inbound_event_process(event_id=event_id)
+        if outcome.status == "retry":
+            _schedule_retry(inbound_events_dispatch_task, [event_id], outcome.retry_in)
+        statuses.append(outcome.status)
+    return statuses
 
 
 @shared_task(acks_late=True)

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from apps.events.models import InboundEvent
 from apps.events.retry_policy import INBOUND_MAX_ATTEMPTS, backoff_delay
-from apps.events.tasks import inbound_event_dispatch_task, inbound_events_sweep_task
+from apps.events.tasks import inbound_events_dispatch_task, inbound_events_sweep_task
 from apps.identity.models import User
 from tests.events.conftest import make_due
 from tests.factories.events import event_envelope
@@ -47,7 +47,7 @@ def test_failing_handler_is_retried_with_backoff_and_its_writes_rolled_back(
 
     # when the retry comes due, it succeeds and its write is kept
     make_due(event)
-    assert inbound_event_dispatch_task(event.pk) == "processed"
+    assert inbound_events_dispatch_task([event.pk]) == ["processed"]
     event.refresh_from_db()
     assert (event.status, event.attempts) == (InboundEvent.Status.PROCESSED, 2)
     assert User.objects.filter(username__startswith="side-effect-").count() == 1
@@ -59,7 +59,7 @@ def test_retry_that_arrives_early_does_nothing(service_api, flaky_event_type, dj
         service_api(), event_envelope(type="test.flaky", payload={"ref": "r1"}), django_capture_on_commit_callbacks
     )
 
-    assert inbound_event_dispatch_task(event.pk) == "skipped"
+    assert inbound_events_dispatch_task([event.pk]) == ["skipped"]
     assert flaky_event_type.calls == 1
 
 
@@ -69,7 +69,7 @@ def test_processed_event_is_never_processed_twice(service_api, flaky_event_type,
     )
     assert InboundEvent.objects.get(pk=event.pk).status == InboundEvent.Status.PROCESSED
 
-    assert inbound_event_dispatch_task(event.pk) == "skipped"
+    assert inbound_events_dispatch_task([event.pk]) == ["skipped"]
     assert flaky_event_type.calls == 1
 
 
@@ -82,7 +82,7 @@ def test_event_fails_after_max_attempts_then_support_replays_it_from_the_admin(
     )
     for _ in range(INBOUND_MAX_ATTEMPTS - 1):
         make_due(event)
-        inbound_event_dispatch_task(event.pk)
+        inbound_events_dispatch_task([event.pk])
     event.refresh_from_db()
     assert event.status == InboundEvent.Status.FAILED
     assert event.attempts == INBOUND_MAX_ATTEMPTS

@@ -163,3 +163,14 @@ def test_concurrent_batches_with_the_same_event_id_accept_it_once():
 
     assert sorted(statuses) == ["accepted", "duplicate", "duplicate", "duplicate"]
     assert InboundEvent.objects.filter(event_id="evt-race").count() == 1
+
+
+@pytest.mark.django_db
+def test_every_event_of_a_large_batch_is_dispatched(svc, django_capture_on_commit_callbacks):
+    events = [event_envelope(payload={"userId": f"bulk-{n}"}) for n in range(250)]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert svc.post(URL, {"events": events}, format="json").json()["accepted"] == 250
+
+    assert InboundEvent.objects.filter(status=InboundEvent.Status.PROCESSED).count() == 250
+    assert User.objects.filter(external_id__startswith="bulk-").count() == 250

@@ -40,7 +40,7 @@ class RejectionSerializer(serializers.Serializer):
 class EventResultSerializer(serializers.Serializer):
     event_id = serializers.JSONField(allow_null=True)
     status = serializers.ChoiceField(choices=["accepted", "duplicate", "rejected"])
-    reason = RejectionSerializer(allow_null=True, required=False)
+    reason = RejectionSerializer(required=False, help_text="Only for rejected events.")
 
 
 class EventBatchResultSerializer(serializers.Serializer):

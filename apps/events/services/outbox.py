@@ -193,6 +193,13 @@ def webhook_subscription_create(
 
 
 @transaction.atomic
+def webhook_subscription_disable(*, subscription: WebhookSubscription) -> None:
+    """Stop sending to a subscriber; its pending deliveries are cancelled when next tried."""
+    subscription.is_active = False
+    subscription.save(update_fields=["is_active"])
+
+
+@transaction.atomic
 def webhook_subscription_rotate_secret(*, subscription: WebhookSubscription) -> str:
     subscription.secret = webhook_secret_generate()
     subscription.save(update_fields=["secret"])
