@@ -85,7 +85,9 @@ _DRF_CODES = {
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     headers: dict[str, str] = {}
     if isinstance(exc, KhataError):
-        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+        if getattr(exc, "replayed", False):
+            headers["Idempotent-Replayed"] = "true"  # the same refusal, remembered for this key
+        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code, headers=headers)
     if isinstance(exc, RequestDataTooBig):
         err = RequestTooLarge()
         return Response(error_body(err.code, err.message), status=err.status_code)

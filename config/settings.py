@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "simple_history",
     "apps.identity",
     "apps.events",
+    "apps.ledger",
 ]
 
 MIDDLEWARE = [

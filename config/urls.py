@@ -12,6 +12,7 @@ admin.site.index_title = "Offers, points, fees, gift cards and the ledger"
 api_v1 = [
     path("", include("apps.identity.api.urls")),
     path("", include("apps.events.api.urls")),
+    path("", include("apps.ledger.api.urls")),
 ]
 
 urlpatterns = [

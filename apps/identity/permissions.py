@@ -4,7 +4,8 @@ from apps.identity.models import ApiClient
 
 
 class HasScope(permissions.BasePermission):
-    """The caller is an active API client holding the view's `required_scope`."""
+    """The caller is an active API client holding the view's `required_scope` (a scope, or a
+    tuple of scopes any one of which will do)."""
 
     message = "This API key does not have the scope this endpoint needs."
 
@@ -12,9 +13,10 @@ class HasScope(permissions.BasePermission):
         client = request.auth
         if not isinstance(client, ApiClient):
             return False
-        scope = view.required_scope
-        if not client.has_scope(scope):
-            self.message = f"This API key lacks the scope '{scope}'."
+        required = view.required_scope
+        scopes = required if isinstance(required, tuple) else (required,)
+        if not any(client.has_scope(scope) for scope in scopes):
+            self.message = f"This API key lacks the scope '{' or '.join(scopes)}'."
             return False
         return True
 

@@ -1,0 +1,269 @@
+"""The ledger's public contract (String Theory style): strict input, camelCase on the wire."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from apps.ledger.amounts import BIGINT_MAX, Amount, Ref
+from apps.ledger.assets import asset_get
+from apps.ledger.exceptions import UnknownAsset
+
+
+class StrictSerializer(serializers.Serializer):
+    """Unknown fields are an error, not silently ignored."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+@extend_schema_field(OpenApiTypes.INT64)
+class StrictIntegerField(serializers.Field):
+    """A JSON integer: no floats, no strings, no booleans, within a signed 64-bit range."""
+
+    default_error_messages = {
+        "invalid": "Must be a JSON integer count of the smallest unit (no decimals, no quotes).",
+        "range": f"Must be between 1 and {BIGINT_MAX}.",
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        if data < 1 or data > BIGINT_MAX:
+            self.fail("range")
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+class OwnerSerializer(StrictSerializer):
+    type = serializers.CharField(max_length=40)
+    id = serializers.CharField(max_length=128)
+
+    def to_ref(self, data) -> Ref:
+        return Ref(data["type"], data["id"])
+
+
+class TypedTokenSerializer(StrictSerializer):
+    type = serializers.CharField(max_length=64)
+    token = serializers.CharField(max_length=200)
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class TagTokenField(serializers.Field):
+    """Tag tokens are strings; JSON true/false/integers are accepted and stored as text."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            return "true" if data else "false"
+        if isinstance(data, (str, int)) and str(data).strip():
+            if len(str(data)) > 200:
+                raise serializers.ValidationError("At most 200 characters.")
+            return str(data)
+        raise serializers.ValidationError("Must be a non-empty string.")
+
+    def to_representation(self, value):
+        return value
+
+
+class TagSerializer(StrictSerializer):
+    type = serializers.CharField(max_length=64)
+    token = TagTokenField()
+
+
+class AmountSerializer(StrictSerializer):
+    unit_type = serializers.CharField(max_length=40)
+    unit_token = serializers.CharField(max_length=40)
+    unit_count = StrictIntegerField()
+
+    def validate(self, attrs):
+        try:
+            asset_get(attrs["unit_type"], attrs["unit_token"])
+        except UnknownAsset:
+            raise serializers.ValidationError(
+                {"unit_token": [f"Unknown asset {attrs['unit_type']}:{attrs['unit_token']}."]}
+            ) from None
+        return attrs
+
+
+def to_amount(data) -> Amount:
+    return Amount(data["unit_type"], data["unit_token"], data["unit_count"])
+
+
+def to_ref(data, value_key: str) -> Ref:
+    return Ref(data["type"], data[value_key])
+
+
+class LotFilterSerializer(StrictSerializer):
+    tags = TagSerializer(many=True, allow_empty=False)
+
+
+class DepositSerializer(StrictSerializer):
+    owner = OwnerSerializer()
+    creator = OwnerSerializer()
+    amount = AmountSerializer()
+    reason = TypedTokenSerializer()
+    idempotency_key = TypedTokenSerializer()
+    tags = TagSerializer(many=True, required=False, default=list)
+
+
+class WithdrawalSerializer(StrictSerializer):
+    owner = OwnerSerializer()
+    actor = OwnerSerializer()
+    amount = AmountSerializer()
+    reason = TypedTokenSerializer()
+    idempotency_key = TypedTokenSerializer()
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = LotFilterSerializer(required=False, help_text="Spend only lots carrying all these tags.")
+        return fields
+
+
+class TransferSerializer(StrictSerializer):
+    actor = OwnerSerializer()
+    amount = AmountSerializer()
+    reason = TypedTokenSerializer()
+    idempotency_key = TypedTokenSerializer()
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = OwnerSerializer()
+        fields["to"] = OwnerSerializer()
+        return fields
+
+
+class HoldCreateSerializer(StrictSerializer):
+    owner = OwnerSerializer()
+    actor = OwnerSerializer()
+    amount = AmountSerializer()
+    reason = TypedTokenSerializer()
+    idempotency_key = TypedTokenSerializer()
+    expires_at = serializers.DateTimeField(required=False)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["to"] = OwnerSerializer(
+            required=False, help_text="Where the money goes when posted (default: out of Khata)."
+        )
+        return fields
+
+
+class HoldPostSerializer(StrictSerializer):
+    actor = OwnerSerializer(required=False)
+    amount = AmountSerializer(required=False, help_text="Default: the whole hold.")
+
+
+class HoldVoidSerializer(StrictSerializer):
+    actor = OwnerSerializer(required=False)
+
+
+class ReverseSerializer(StrictSerializer):
+    actor = OwnerSerializer()
+    reason = TypedTokenSerializer()
+    idempotency_key = TypedTokenSerializer()
+
+
+class BalanceSerializer(serializers.Serializer):
+    unit_type = serializers.CharField()
+    unit_token = serializers.CharField()
+    posted = serializers.IntegerField()
+    pending = serializers.IntegerField()
+    available = serializers.IntegerField()
+
+
+class AmountOutSerializer(serializers.Serializer):
+    unit_type = serializers.CharField()
+    unit_token = serializers.CharField()
+    unit_count = serializers.IntegerField()
+
+
+class OwnerOutSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    id = serializers.CharField()
+
+
+class MovementResultSerializer(serializers.Serializer):
+    entry_id = serializers.IntegerField()
+    owner = OwnerOutSerializer()
+    amount = AmountOutSerializer()
+    balance = BalanceSerializer()
+
+
+class TransferSideSerializer(serializers.Serializer):
+    owner = OwnerOutSerializer()
+    balance = BalanceSerializer()
+
+
+class TransferResultSerializer(serializers.Serializer):
+    entry_id = serializers.IntegerField()
+    amount = AmountOutSerializer()
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = TransferSideSerializer()
+        fields["to"] = TransferSideSerializer()
+        return fields
+
+
+class HoldResultSerializer(serializers.Serializer):
+    hold_id = serializers.IntegerField()
+    status = serializers.CharField()
+    owner = OwnerOutSerializer()
+    amount = AmountOutSerializer()
+    expires_at = serializers.DateTimeField()
+    posted_amount = serializers.IntegerField(allow_null=True)
+    entry_id = serializers.IntegerField(allow_null=True)
+    balance = BalanceSerializer()
+
+
+class ReverseResultSerializer(serializers.Serializer):
+    entry_id = serializers.IntegerField()
+    reverses = serializers.IntegerField()
+
+
+class PostingOutSerializer(serializers.Serializer):
+    account = serializers.DictField()
+    amount = AmountOutSerializer()
+
+
+class EntryOutSerializer(serializers.Serializer):
+    entry_id = serializers.IntegerField()
+    kind = serializers.CharField()
+    reason = serializers.DictField()
+    idempotency_key = serializers.DictField()
+    actor = serializers.DictField()
+    effective_at = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()
+    tags = TagSerializer(many=True)
+    metadata = serializers.DictField()
+    reverses = serializers.IntegerField(allow_null=True)
+    reversed_by = serializers.IntegerField(allow_null=True)
+    postings = PostingOutSerializer(many=True)
+
+
+class OwnerBalancesSerializer(serializers.Serializer):
+    owner = OwnerOutSerializer()
+    as_of = serializers.DateTimeField(allow_null=True)
+    balances = BalanceSerializer(many=True)
+
+
+class TraceLotSerializer(serializers.Serializer):
+    lot_id = serializers.IntegerField()
+    account = serializers.DictField()
+    amount = serializers.IntegerField()
+    remaining = serializers.IntegerField(required=False)
+    tags = TagSerializer(many=True)
+    source_lot_id = serializers.IntegerField(allow_null=True, required=False)
+    came_from = serializers.DictField(required=False)
+    spent_by = serializers.ListField(child=serializers.DictField(), required=False)
+
+
+class TraceSerializer(serializers.Serializer):
+    entry_id = serializers.IntegerField()
+    consumed = TraceLotSerializer(many=True, help_text="Lots this entry spent: where its money came from.")
+    created = TraceLotSerializer(many=True, help_text="Lots this entry made: where its money went, and what spent it.")

@@ -1,0 +1,32 @@
+"""Asset lookup with a small in-process cache (assets are few and never change identity)."""
+
+from apps.ledger.exceptions import UnknownAsset
+from apps.ledger.models import Asset
+
+_CACHE: dict[tuple[str, str], Asset] = {}
+
+
+def asset_get(unit_type: str, unit_token: str) -> Asset:
+    key = (unit_type, unit_token)
+    asset = _CACHE.get(key)
+    if asset is None:
+        asset = Asset.objects.filter(unit_type=unit_type, unit_token=unit_token).first()
+        if asset is None:
+            raise UnknownAsset(
+                f"Unknown asset {unit_type}:{unit_token}.", fields={"amount": {"unit_token": ["Unknown asset."]}}
+            )
+        _CACHE[key] = asset
+    return asset
+
+
+def asset_by_id(asset_id: int) -> Asset:
+    for asset in _CACHE.values():
+        if asset.pk == asset_id:
+            return asset
+    asset = Asset.objects.get(pk=asset_id)
+    _CACHE[(asset.unit_type, asset.unit_token)] = asset
+    return asset
+
+
+def asset_cache_clear() -> None:
+    _CACHE.clear()

@@ -1,0 +1,293 @@
+"""Posting entries. The work happens in one call to the PostgreSQL function khata_ledger_post
+(apps/ledger/sql): claim the idempotency key, lock owner accounts in id order, check balances,
+write the entry, postings, balances and lots — one round trip per entry."""
+
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import IntegrityError, connection, transaction
+
+from apps.ledger.amounts import BIGINT_MAX, Amount, Ref, tags_normalize
+from apps.ledger.assets import asset_get
+from apps.ledger.exceptions import (
+    REFUSALS,
+    AlreadyReversed,
+    IdempotencyKeyReused,
+    NotReversible,
+)
+from apps.ledger.models import Entry, LotConsumption
+from config.errors import InvalidInput, KhataError
+
+SYSTEM_DEPOSITS = "external_deposits"
+SYSTEM_WITHDRAWALS = "external_withdrawals"
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One posting: a signed amount on an owner's account, a system account, or an account id."""
+
+    amount: Amount
+    owner: Ref | None = None
+    system: str = ""
+    account_id: int | None = None
+    lot_tags: tuple = ()
+    lot_exclude: tuple = ()
+    prefer_entry: int | None = None
+
+
+@dataclass(frozen=True)
+class EntrySpec:
+    legs: tuple[Leg, ...]
+    actor: Ref
+    reason: Ref
+    idempotency_key: Ref
+    kind: str = "entry"
+    tags: tuple = ()
+    metadata: dict | None = None
+    effective_at: datetime | None = None
+    reverses: int | None = None
+
+
+@dataclass
+class PostResult:
+    entry_id: int
+    replayed: bool = False
+    account_ids: list[int] = field(default_factory=list)
+    balances: dict[int, tuple[int, int]] = field(default_factory=dict)  # owner account -> (posted, pending)
+
+
+def _ref_check(name: str, ref: Ref, value_name: str) -> None:
+    if not isinstance(ref, Ref) or not str(ref.type).strip() or not str(ref.value).strip():
+        raise InvalidInput(
+            f"{name} needs a type and a {value_name}.", fields={name: [f"type and {value_name} are required."]}
+        )
+
+
+def _leg_json(leg: Leg, index: int) -> dict:
+    count = leg.amount.unit_count
+    if count == 0 or abs(count) > BIGINT_MAX:
+        raise InvalidInput(
+            "Amounts must be non-zero and fit in 64 bits.", fields={f"legs.{index}.amount": ["Out of range."]}
+        )
+    targets = sum([leg.owner is not None, bool(leg.system), leg.account_id is not None])
+    if targets != 1:
+        raise InvalidInput(
+            "Each leg names one owner, system account or account id.", fields={f"legs.{index}": ["One target."]}
+        )
+    asset = asset_get(leg.amount.unit_type, leg.amount.unit_token)
+    out: dict = {"asset_id": asset.pk, "amount": count}
+    if leg.owner is not None:
+        _ref_check("owner", leg.owner, "id")
+        out["owner_type"], out["owner_id"] = str(leg.owner.type), str(leg.owner.value)
+    elif leg.system:
+        out["system"] = leg.system
+    else:
+        out["account_id"] = leg.account_id
+    if leg.lot_tags:
+        out["lot_tags"] = tags_normalize(leg.lot_tags)
+    if leg.lot_exclude:
+        out["lot_exclude"] = tags_normalize(leg.lot_exclude)
+    if leg.prefer_entry:
+        out["prefer_entry"] = leg.prefer_entry
+    return out
+
+
+def spec_payload(spec: EntrySpec) -> dict:
+    """Validate an entry and turn it into the JSON the database function takes."""
+    _ref_check("actor", spec.actor, "id")
+    _ref_check("reason", spec.reason, "token")
+    _ref_check("idempotency_key", spec.idempotency_key, "token")
+    if len(spec.legs) < 2:
+        raise InvalidInput("An entry needs at least two postings.", fields={"legs": ["At least two."]})
+    legs = [_leg_json(leg, i) for i, leg in enumerate(spec.legs)]
+    sums: dict[int, int] = defaultdict(int)
+    for leg in legs:
+        sums[leg["asset_id"]] += leg["amount"]
+    if any(sums.values()):
+        raise InvalidInput("Postings must sum to zero per asset.", fields={"legs": ["Unbalanced."]})
+    payload = {
+        "kind": spec.kind,
+        "reason_type": str(spec.reason.type),
+        "reason_token": str(spec.reason.value),
+        "actor_type": str(spec.actor.type),
+        "actor_id": str(spec.actor.value),
+        "idem_type": str(spec.idempotency_key.type),
+        "idem_token": str(spec.idempotency_key.value),
+        "metadata": spec.metadata or {},
+        "tags": tags_normalize(spec.tags),
+        "postings": legs,
+    }
+    if spec.effective_at is not None:
+        payload["effective_at"] = spec.effective_at.isoformat()
+    if spec.reverses is not None:
+        payload["reverses"] = spec.reverses
+    # What makes two requests "the same" for their idempotency key.
+    identity = {k: v for k, v in payload.items() if k not in ("idem_type", "idem_token")}
+    payload["request_hash"] = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+    return payload
+
+
+def _result(payload: dict, raw: dict) -> PostResult | KhataError:
+    status = raw["status"]
+    if status == "posted":
+        balances = {int(k): (v[0], v[1]) for k, v in raw["balances"].items()}
+        return PostResult(raw["entry_id"], False, raw["account_ids"], balances)
+    if status == "refused":
+        return REFUSALS[raw["error_code"]](raw["error_message"])
+    # existing: the key was used before
+    if raw["request_hash"] != payload["request_hash"]:
+        return IdempotencyKeyReused()
+    if raw["op_status"] == "refused":
+        error = REFUSALS.get(raw["error_code"], NotReversible)(raw["error_message"])
+        error.replayed = True
+        return error
+    if raw["entry_id"] is None:
+        return IdempotencyKeyReused()
+    return PostResult(raw["entry_id"], replayed=True)
+
+
+def _call(function: str, argument) -> object:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {function}(%s::jsonb)", [json.dumps(argument)])
+        raw = cursor.fetchone()[0]
+    # Django's psycopg setup hands jsonb back as text
+    return json.loads(raw) if isinstance(raw, str) else raw
+
+
+def _post(spec: EntrySpec) -> PostResult:
+    payload = spec_payload(spec)
+    try:
+        with transaction.atomic():
+            raw = _call("khata_ledger_post", payload)
+    except IntegrityError as exc:
+        if "reverses_id" in str(exc) or "ledger_entry_reverses" in str(exc):
+            raise AlreadyReversed() from None
+        raise
+    # a refusal is raised only now, after its record committed with the key
+    outcome = _result(payload, raw)
+    if isinstance(outcome, KhataError):
+        raise outcome
+    return outcome
+
+
+def entry_post(*, spec: EntrySpec) -> PostResult:
+    """Post a general entry (any number of legs, several assets). Refusals raise."""
+    return _post(spec)
+
+
+def entries_post_batch(*, entries: list[EntrySpec]) -> list[PostResult | KhataError]:
+    """Post many entries in one transaction and one round trip. Each answers on its own:
+    a refused entry (insufficient funds) writes nothing but its refusal; the others post."""
+    payloads = [spec_payload(spec) for spec in entries]
+    with transaction.atomic():
+        raws = _call("khata_ledger_post_batch", payloads)
+    return [_result(payload, raw) for payload, raw in zip(payloads, raws, strict=True)]
+
+
+def deposit(
+    *,
+    owner: Ref,
+    creator: Ref,
+    amount: Amount,
+    reason: Ref,
+    idempotency_key: Ref,
+    tags=(),
+    source_system: str = SYSTEM_DEPOSITS,
+    metadata: dict | None = None,
+) -> PostResult:
+    """Money comes in for `owner`, from a system account; the new lot carries `tags`."""
+    _positive(amount)
+    legs = (
+        Leg(amount, owner=owner),
+        Leg(Amount(amount.unit_type, amount.unit_token, -amount.unit_count), system=source_system),
+    )
+    return _post(EntrySpec(legs, creator, reason, idempotency_key, kind="deposit", tags=tuple(tags), metadata=metadata))
+
+
+def withdraw(
+    *,
+    owner: Ref,
+    actor: Ref,
+    amount: Amount,
+    reason: Ref,
+    idempotency_key: Ref,
+    lot_tags=(),
+    lot_exclude=(),
+    destination_system: str = SYSTEM_WITHDRAWALS,
+    metadata: dict | None = None,
+) -> PostResult:
+    """Money leaves `owner`'s account, FIFO from their lots or only from lots with `lot_tags`
+    (and none of `lot_exclude`). Refused with insufficient_funds when not enough."""
+    _positive(amount)
+    legs = (
+        Leg(
+            Amount(amount.unit_type, amount.unit_token, -amount.unit_count),
+            owner=owner,
+            lot_tags=tuple(lot_tags),
+            lot_exclude=tuple(lot_exclude),
+        ),
+        Leg(amount, system=destination_system),
+    )
+    return _post(EntrySpec(legs, actor, reason, idempotency_key, kind="withdrawal", metadata=metadata))
+
+
+def transfer(
+    *,
+    source: Ref,
+    destination: Ref,
+    actor: Ref,
+    amount: Amount,
+    reason: Ref,
+    idempotency_key: Ref,
+    lot_tags=(),
+    metadata: dict | None = None,
+) -> PostResult:
+    """Owner to owner; the money keeps its tags (the destination's lots continue the source's)."""
+    _positive(amount)
+    legs = (
+        Leg(Amount(amount.unit_type, amount.unit_token, -amount.unit_count), owner=source, lot_tags=tuple(lot_tags)),
+        Leg(amount, owner=destination),
+    )
+    return _post(EntrySpec(legs, actor, reason, idempotency_key, kind="transfer", metadata=metadata))
+
+
+def entry_reverse(*, entry_id: int, actor: Ref, reason: Ref, idempotency_key: Ref) -> PostResult:
+    """Undo an entry with a new, linked entry of opposite postings. Money taken back comes first
+    from the lots the entry created; money given back keeps the tags it had."""
+    entry = Entry.objects.filter(pk=entry_id).prefetch_related("postings__asset").first()
+    if entry is None:
+        raise InvalidInput("No such entry.", fields={"entry_id": ["Not found."]}, code="not_found")
+    if entry.reverses_id is not None:
+        raise NotReversible("A reversal cannot itself be reversed.")
+    consumed_tags = [
+        tag for tags in LotConsumption.objects.filter(entry=entry).values_list("lot__tags", flat=True) for tag in tags
+    ]
+    legs = tuple(
+        Leg(
+            Amount(p.asset.unit_type, p.asset.unit_token, -p.amount),
+            account_id=p.account_id,
+            prefer_entry=entry.pk if p.amount > 0 else None,
+        )
+        for p in entry.postings.all()
+    )
+    spec = EntrySpec(
+        legs,
+        actor,
+        reason,
+        idempotency_key,
+        kind="reversal",
+        tags=tuple(entry.tags) + tuple(consumed_tags),
+        metadata={"reverses": entry.pk},
+        reverses=entry.pk,
+    )
+    return _post(spec)
+
+
+def _positive(amount: Amount) -> None:
+    if amount.unit_count <= 0 or amount.unit_count > BIGINT_MAX:
+        raise InvalidInput(
+            "The amount must be positive and fit in 64 bits.", fields={"amount": {"unit_count": ["Must be > 0."]}}
+        )

@@ -1,0 +1,268 @@
+-- Khata ledger: database-side invariants and the posting path.
+-- Installed by migration ledger.0003; a change ships as a new file and migration.
+
+CREATE OR REPLACE FUNCTION khata_ledger_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'ledger % rows are immutable: reverse an entry instead of changing it', TG_TABLE_NAME
+    USING ERRCODE = 'integrity_constraint_violation';
+END $$;
+
+DROP TRIGGER IF EXISTS ledger_entry_immutable ON ledger_entry;
+CREATE TRIGGER ledger_entry_immutable BEFORE UPDATE OR DELETE ON ledger_entry
+  FOR EACH ROW EXECUTE FUNCTION khata_ledger_immutable();
+DROP TRIGGER IF EXISTS ledger_posting_immutable ON ledger_posting;
+CREATE TRIGGER ledger_posting_immutable BEFORE UPDATE OR DELETE ON ledger_posting
+  FOR EACH ROW EXECUTE FUNCTION khata_ledger_immutable();
+DROP TRIGGER IF EXISTS ledger_consumption_immutable ON ledger_lotconsumption;
+CREATE TRIGGER ledger_consumption_immutable BEFORE UPDATE OR DELETE ON ledger_lotconsumption
+  FOR EACH ROW EXECUTE FUNCTION khata_ledger_immutable();
+DROP TRIGGER IF EXISTS ledger_checkpoint_immutable ON ledger_checkpoint;
+CREATE TRIGGER ledger_checkpoint_immutable BEFORE UPDATE OR DELETE ON ledger_checkpoint
+  FOR EACH ROW EXECUTE FUNCTION khata_ledger_immutable();
+
+-- A posting's asset is its account's asset.
+CREATE OR REPLACE FUNCTION khata_ledger_posting_asset() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM ledger_account WHERE id = NEW.account_id AND asset_id = NEW.asset_id) THEN
+    RAISE EXCEPTION 'posting asset % differs from account %''s asset', NEW.asset_id, NEW.account_id
+      USING ERRCODE = 'check_violation';
+  END IF;
+  RETURN NEW;
+END $$;
+DROP TRIGGER IF EXISTS ledger_posting_asset ON ledger_posting;
+CREATE TRIGGER ledger_posting_asset BEFORE INSERT ON ledger_posting
+  FOR EACH ROW EXECUTE FUNCTION khata_ledger_posting_asset();
+
+-- Every entry's postings sum to zero per asset, checked at commit.
+CREATE OR REPLACE FUNCTION khata_ledger_entry_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  v_asset bigint;
+  v_sum numeric;
+BEGIN
+  SELECT asset_id, sum(amount) INTO v_asset, v_sum FROM ledger_posting
+   WHERE entry_id = NEW.entry_id GROUP BY asset_id HAVING sum(amount) <> 0 LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'ledger entry % does not balance: asset % sums to %', NEW.entry_id, v_asset, v_sum
+      USING ERRCODE = 'check_violation';
+  END IF;
+  RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS ledger_posting_balanced ON ledger_posting;
+CREATE CONSTRAINT TRIGGER ledger_posting_balanced AFTER INSERT ON ledger_posting
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION khata_ledger_entry_balanced();
+
+-- The account of an owner or a system name for an asset, created on first use.
+CREATE OR REPLACE FUNCTION khata_ledger_account(p_asset bigint, p_owner_type text, p_owner_id text, p_system text)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+  v_id bigint;
+BEGIN
+  IF p_system <> '' THEN
+    SELECT id INTO v_id FROM ledger_account WHERE system_name = p_system AND asset_id = p_asset;
+  ELSE
+    SELECT id INTO v_id FROM ledger_account
+     WHERE owner_type = p_owner_type AND owner_id = p_owner_id AND asset_id = p_asset AND system_name = '';
+  END IF;
+  IF v_id IS NOT NULL THEN
+    RETURN v_id;
+  END IF;
+  INSERT INTO ledger_account (asset_id, owner_type, owner_id, system_name, allow_overdraft, posted, pending, created_at)
+  VALUES (p_asset, CASE WHEN p_system <> '' THEN '' ELSE p_owner_type END,
+          CASE WHEN p_system <> '' THEN '' ELSE p_owner_id END, p_system, p_system <> '', 0, 0, now())
+  ON CONFLICT DO NOTHING
+  RETURNING id INTO v_id;
+  IF v_id IS NULL THEN  -- created by a concurrent transaction that has now committed
+    RETURN khata_ledger_account(p_asset, p_owner_type, p_owner_id, p_system);
+  END IF;
+  IF p_system <> '' THEN
+    INSERT INTO ledger_balanceshard (account_id, shard, posted) SELECT v_id, s, 0 FROM generate_series(0, 15) s;
+  END IF;
+  RETURN v_id;
+END $$;
+
+-- Post one entry, or record why it was refused, in one round trip.
+-- spec: {idem_type, idem_token, request_hash, kind, reason_type, reason_token, actor_type, actor_id,
+--        effective_at?, metadata, tags, reverses?, postings: [{account_id? | owner_type+owner_id | system,
+--        asset_id, amount, lot_tags?, lot_exclude?, prefer_entry?}]}
+-- returns {status: posted|existing|refused, ...}
+CREATE OR REPLACE FUNCTION khata_ledger_post(spec jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+  v_now timestamptz := clock_timestamp();
+  v_effective timestamptz := coalesce((spec->>'effective_at')::timestamptz, v_now);
+  v_entry_tags jsonb := coalesce(spec->'tags', '[]'::jsonb);
+  v_op_id bigint;
+  v_op record;
+  v_entry_id bigint;
+  v_posting jsonb;
+  v_n int := 0;
+  v_ids bigint[] := '{}';
+  v_assets bigint[] := '{}';
+  v_amounts bigint[] := '{}';
+  v_acc record;
+  v_delta bigint;
+  v_need bigint;
+  v_take bigint;
+  v_matching bigint;
+  v_lot record;
+  v_i int;
+  v_j int;
+  -- lots consumed by this entry, in order: the tags that follow the money to its credits
+  c_lot bigint[] := '{}';
+  c_asset bigint[] := '{}';
+  c_left bigint[] := '{}';
+  c_tags jsonb[] := '{}';
+  v_balances jsonb := '{}'::jsonb;
+  v_tags jsonb;
+  v_shard int := floor(random() * 16)::int;
+BEGIN
+  INSERT INTO ledger_operation (idempotency_type, idempotency_token, request_hash, status, error_code, error_message, created_at)
+  VALUES (spec->>'idem_type', spec->>'idem_token', spec->>'request_hash', 'succeeded', '', '', v_now)
+  ON CONFLICT (idempotency_type, idempotency_token) DO NOTHING
+  RETURNING id INTO v_op_id;
+  IF v_op_id IS NULL THEN
+    SELECT * INTO v_op FROM ledger_operation
+     WHERE idempotency_type = spec->>'idem_type' AND idempotency_token = spec->>'idem_token';
+    RETURN jsonb_build_object('status', 'existing', 'request_hash', v_op.request_hash, 'op_status', v_op.status,
+      'entry_id', v_op.entry_id, 'hold_id', v_op.hold_id, 'error_code', v_op.error_code,
+      'error_message', v_op.error_message);
+  END IF;
+
+  FOR v_posting IN SELECT value FROM jsonb_array_elements(spec->'postings') LOOP
+    v_n := v_n + 1;
+    v_ids[v_n] := coalesce((v_posting->>'account_id')::bigint,
+      khata_ledger_account((v_posting->>'asset_id')::bigint, coalesce(v_posting->>'owner_type', ''),
+                           coalesce(v_posting->>'owner_id', ''), coalesce(v_posting->>'system', '')));
+    v_assets[v_n] := (v_posting->>'asset_id')::bigint;
+    v_amounts[v_n] := (v_posting->>'amount')::bigint;
+  END LOOP;
+
+  -- Lock the owner accounts in id order (system accounts are never locked: their balance is
+  -- sharded) and check every debit before writing anything.
+  FOR v_acc IN
+    SELECT a.id, a.asset_id, a.allow_overdraft, a.posted, a.pending FROM ledger_account a
+     WHERE a.id = ANY(v_ids) AND a.system_name = '' ORDER BY a.id FOR UPDATE
+  LOOP
+    v_delta := 0;
+    FOR v_i IN 1..v_n LOOP
+      IF v_ids[v_i] = v_acc.id THEN
+        IF v_assets[v_i] <> v_acc.asset_id THEN
+          RAISE EXCEPTION 'asset % differs from account %''s asset', v_assets[v_i], v_acc.id USING ERRCODE = 'check_violation';
+        END IF;
+        v_delta := v_delta + v_amounts[v_i];
+        IF v_amounts[v_i] < 0 AND (spec->'postings'->(v_i - 1) ? 'lot_tags' OR spec->'postings'->(v_i - 1) ? 'lot_exclude') THEN
+          SELECT coalesce(sum(l.remaining), 0) INTO v_matching FROM ledger_lot l
+           WHERE l.account_id = v_acc.id AND l.remaining > 0
+             AND l.tags @> coalesce(spec->'postings'->(v_i - 1)->'lot_tags', '[]'::jsonb)
+             AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(coalesce(spec->'postings'->(v_i - 1)->'lot_exclude', '[]'::jsonb)) x
+                              WHERE l.tags @> jsonb_build_array(x.value));
+          IF v_matching < -v_amounts[v_i] THEN
+            UPDATE ledger_operation SET status = 'refused', error_code = 'insufficient_funds',
+              error_message = 'Not enough money matching the requested tags.' WHERE id = v_op_id;
+            RETURN jsonb_build_object('status', 'refused', 'error_code', 'insufficient_funds',
+              'error_message', 'Not enough money matching the requested tags.');
+          END IF;
+        END IF;
+      END IF;
+    END LOOP;
+    IF NOT v_acc.allow_overdraft AND v_delta < 0 AND v_acc.posted + v_delta - v_acc.pending < 0 THEN
+      UPDATE ledger_operation SET status = 'refused', error_code = 'insufficient_funds',
+        error_message = 'The available balance is too low.' WHERE id = v_op_id;
+      RETURN jsonb_build_object('status', 'refused', 'error_code', 'insufficient_funds',
+        'error_message', 'The available balance is too low.');
+    END IF;
+  END LOOP;
+
+  INSERT INTO ledger_entry (kind, reason_type, reason_token, idempotency_type, idempotency_token, actor_type, actor_id,
+                            effective_at, created_at, metadata, tags, reverses_id)
+  VALUES (spec->>'kind', spec->>'reason_type', spec->>'reason_token', spec->>'idem_type', spec->>'idem_token',
+          spec->>'actor_type', spec->>'actor_id', v_effective, v_now, coalesce(spec->'metadata', '{}'::jsonb),
+          v_entry_tags, (spec->>'reverses')::bigint)
+  RETURNING id INTO v_entry_id;
+
+  INSERT INTO ledger_posting (entry_id, account_id, asset_id, amount, effective_at)
+  SELECT v_entry_id, a, s, m, v_effective FROM unnest(v_ids, v_assets, v_amounts) AS t(a, s, m);
+
+  -- Balances: owner accounts (locked above) in place; system accounts on a random shard.
+  FOR v_acc IN
+    UPDATE ledger_account a SET posted = a.posted + d.delta
+      FROM (SELECT t.a AS id, sum(t.m) AS delta FROM unnest(v_ids, v_amounts) AS t(a, m) GROUP BY t.a) d
+     WHERE a.id = d.id AND a.system_name = ''
+    RETURNING a.id, a.posted, a.pending
+  LOOP
+    v_balances := v_balances || jsonb_build_object(v_acc.id::text, jsonb_build_array(v_acc.posted, v_acc.pending));
+  END LOOP;
+  UPDATE ledger_balanceshard b SET posted = b.posted + d.delta
+    FROM (SELECT t.a AS id, sum(t.m) AS delta FROM unnest(v_ids, v_amounts) AS t(a, m)
+           JOIN ledger_account acc ON acc.id = t.a AND acc.system_name <> '' GROUP BY t.a) d
+   WHERE b.account_id = d.id AND b.shard = v_shard;
+
+  -- Lots: debits of owner accounts consume lots (FIFO, or only matching ones); credits form new lots
+  -- that carry the consumed lots' tags, then the entry's own tags for the rest.
+  FOR v_i IN 1..v_n LOOP
+    CONTINUE WHEN v_amounts[v_i] > 0 OR NOT (v_balances ? v_ids[v_i]::text);
+    v_need := -v_amounts[v_i];
+    v_posting := spec->'postings'->(v_i - 1);
+    FOR v_lot IN
+      SELECT l.id, l.remaining, l.tags FROM ledger_lot l
+       WHERE l.account_id = v_ids[v_i] AND l.remaining > 0
+         AND l.tags @> coalesce(v_posting->'lot_tags', '[]'::jsonb)
+         AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(coalesce(v_posting->'lot_exclude', '[]'::jsonb)) x
+                          WHERE l.tags @> jsonb_build_array(x.value))
+       ORDER BY (l.entry_id = (v_posting->>'prefer_entry')::bigint) DESC NULLS LAST, l.id
+       FOR UPDATE
+    LOOP
+      v_take := least(v_lot.remaining, v_need);
+      UPDATE ledger_lot SET remaining = remaining - v_take WHERE id = v_lot.id;
+      INSERT INTO ledger_lotconsumption (lot_id, entry_id, amount, created_at) VALUES (v_lot.id, v_entry_id, v_take, v_now);
+      c_lot := c_lot || v_lot.id;
+      c_asset := c_asset || v_assets[v_i];
+      c_left := c_left || v_take;
+      c_tags := c_tags || v_lot.tags;
+      v_need := v_need - v_take;
+      EXIT WHEN v_need = 0;
+    END LOOP;
+    IF v_need > 0 THEN
+      RAISE EXCEPTION 'lots of account % do not cover its balance (short by %)', v_ids[v_i], v_need
+        USING ERRCODE = 'check_violation';
+    END IF;
+  END LOOP;
+
+  FOR v_i IN 1..v_n LOOP
+    CONTINUE WHEN v_amounts[v_i] < 0 OR NOT (v_balances ? v_ids[v_i]::text);
+    v_need := v_amounts[v_i];
+    FOR v_j IN 1..coalesce(array_length(c_lot, 1), 0) LOOP
+      EXIT WHEN v_need = 0;
+      CONTINUE WHEN c_left[v_j] = 0 OR c_asset[v_j] <> v_assets[v_i];
+      v_take := least(c_left[v_j], v_need);
+      v_tags := c_tags[v_j];
+      IF v_entry_tags <> '[]'::jsonb THEN
+        SELECT coalesce(jsonb_agg(DISTINCT e.value ORDER BY e.value), '[]'::jsonb) INTO v_tags
+          FROM jsonb_array_elements(c_tags[v_j] || v_entry_tags) e;
+      END IF;
+      INSERT INTO ledger_lot (account_id, entry_id, amount, remaining, tags, source_lot_id, created_at)
+      VALUES (v_ids[v_i], v_entry_id, v_take, v_take, v_tags, c_lot[v_j], v_now);
+      c_left[v_j] := c_left[v_j] - v_take;
+      v_need := v_need - v_take;
+    END LOOP;
+    IF v_need > 0 THEN
+      INSERT INTO ledger_lot (account_id, entry_id, amount, remaining, tags, source_lot_id, created_at)
+      VALUES (v_ids[v_i], v_entry_id, v_need, v_need, v_entry_tags, NULL, v_now);
+    END IF;
+  END LOOP;
+
+  UPDATE ledger_operation SET entry_id = v_entry_id WHERE id = v_op_id;
+  RETURN jsonb_build_object('status', 'posted', 'entry_id', v_entry_id, 'account_ids', to_jsonb(v_ids),
+                            'balances', v_balances);
+END $$;
+
+-- Many entries in one transaction; each answers on its own (a refusal does not stop the others).
+CREATE OR REPLACE FUNCTION khata_ledger_post_batch(specs jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+  v_spec jsonb;
+  v_results jsonb[] := '{}';
+BEGIN
+  FOR v_spec IN SELECT value FROM jsonb_array_elements(specs) LOOP
+    v_results := v_results || khata_ledger_post(v_spec);
+  END LOOP;
+  RETURN to_jsonb(v_results);
+END $$;
