@@ -227,6 +227,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.events.tasks.outbox_sweep_task",
         "schedule": schedule(timedelta(seconds=30)),
     },
+    "ledger: void expired holds": {
+        "task": "apps.ledger.tasks.ledger_holds_expire_task",
+        "schedule": schedule(timedelta(seconds=60)),
+    },
+    "ledger: journal checkpoint": {
+        "task": "apps.ledger.tasks.ledger_checkpoint_task",
+        "schedule": schedule(timedelta(minutes=5)),
+    },
 }
 
 # --- Events ---

@@ -5,6 +5,27 @@ from apps.ledger.models import Asset
 
 _CACHE: dict[tuple[str, str], Asset] = {}
 
+# Assets every Khata installation has; more can be added as data.
+DEFAULT_ASSETS = (
+    ("currency_micros", "USD", 6, "US dollar, in millionths"),
+    ("currency_micros", "SGD", 6, "Singapore dollar, in millionths"),
+    ("currency_micros", "IDR", 6, "Indonesian rupiah, in millionths"),
+    ("currency_micros", "INR", 6, "Indian rupee, in millionths"),
+    ("currency_micros", "EUR", 6, "Euro, in millionths"),
+    ("points", "GRP", 0, "Loyalty points"),
+)
+
+
+def assets_ensure() -> None:
+    for unit_type, unit_token, scale, description in DEFAULT_ASSETS:
+        Asset.objects.get_or_create(
+            unit_type=unit_type, unit_token=unit_token, defaults={"scale": scale, "description": description}
+        )
+
+
+def assets_ensure_after_migrate(sender, **kwargs) -> None:  # noqa: ARG001 - signal signature
+    assets_ensure()
+
 
 def asset_get(unit_type: str, unit_token: str) -> Asset:
     key = (unit_type, unit_token)
