@@ -1,13 +1,19 @@
 import uuid
 
 from apps.ledger.amounts import Amount, Ref
+from apps.ledger.selectors import owner_balance
 from apps.ledger.services import deposit
 
 USD = ("currency_micros", "USD")
+GRP = ("points", "GRP")
 
 
 def usd(count: int) -> Amount:
     return Amount(*USD, count)
+
+
+def points(count: int) -> Amount:
+    return Amount(*GRP, count)
 
 
 def key(kind: str = "test") -> Ref:
@@ -29,6 +35,24 @@ def funded(amount: int, *, who: Ref | None = None, tags=(), asset=USD) -> Ref:
         tags=tags,
     )
     return who
+
+
+def balance(who: Ref, asset=USD) -> dict:
+    """The owner's balance now: {unit_type, unit_token, posted, pending, available}."""
+    return owner_balance(owner=who, unit_type=asset[0], unit_token=asset[1])
+
+
+def hold_body(who: Ref, count: int, **overrides) -> dict:
+    token = uuid.uuid4().hex[:12]
+    body = {
+        "owner": {"type": who.type, "id": who.value},
+        "actor": {"type": who.type, "id": who.value},
+        "amount": {"unitType": "currency_micros", "unitToken": "USD", "unitCount": count},
+        "reason": {"type": "order", "token": token},
+        "idempotencyKey": {"type": "order", "token": token},
+    }
+    body.update(overrides)
+    return body
 
 
 def deposit_body(**overrides) -> dict:

@@ -59,6 +59,13 @@ class TypedTokenSerializer(StrictSerializer):
 
 
 @extend_schema_field(OpenApiTypes.STR)
+class IdempotencyKeySerializer(TypedTokenSerializer):
+    def validate_type(self, value: str) -> str:
+        if value.startswith("khata."):
+            raise serializers.ValidationError("Key types starting with 'khata.' are reserved.")
+        return value
+
+
 class TagTokenField(serializers.Field):
     """Tag tokens are strings; JSON true/false/integers are accepted and stored as text."""
 
@@ -112,7 +119,7 @@ class DepositSerializer(StrictSerializer):
     creator = OwnerSerializer()
     amount = AmountSerializer()
     reason = TypedTokenSerializer()
-    idempotency_key = TypedTokenSerializer()
+    idempotency_key = IdempotencyKeySerializer()
     tags = TagSerializer(many=True, required=False, default=list)
 
 
@@ -121,7 +128,7 @@ class WithdrawalSerializer(StrictSerializer):
     actor = OwnerSerializer()
     amount = AmountSerializer()
     reason = TypedTokenSerializer()
-    idempotency_key = TypedTokenSerializer()
+    idempotency_key = IdempotencyKeySerializer()
 
     def get_fields(self):
         fields = super().get_fields()
@@ -133,7 +140,7 @@ class TransferSerializer(StrictSerializer):
     actor = OwnerSerializer()
     amount = AmountSerializer()
     reason = TypedTokenSerializer()
-    idempotency_key = TypedTokenSerializer()
+    idempotency_key = IdempotencyKeySerializer()
 
     def get_fields(self):
         fields = super().get_fields()
@@ -147,7 +154,7 @@ class HoldCreateSerializer(StrictSerializer):
     actor = OwnerSerializer()
     amount = AmountSerializer()
     reason = TypedTokenSerializer()
-    idempotency_key = TypedTokenSerializer()
+    idempotency_key = IdempotencyKeySerializer()
     expires_at = serializers.DateTimeField(required=False)
 
     def get_fields(self):
@@ -170,7 +177,7 @@ class HoldVoidSerializer(StrictSerializer):
 class ReverseSerializer(StrictSerializer):
     actor = OwnerSerializer()
     reason = TypedTokenSerializer()
-    idempotency_key = TypedTokenSerializer()
+    idempotency_key = IdempotencyKeySerializer()
 
 
 class BalanceSerializer(serializers.Serializer):

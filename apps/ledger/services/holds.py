@@ -18,7 +18,7 @@ from apps.ledger.exceptions import (
 )
 from apps.ledger.locks import accounts_lock
 from apps.ledger.models import Account, Hold, Operation
-from apps.ledger.services.posting import SYSTEM_WITHDRAWALS, EntrySpec, Leg, PostResult, _post
+from apps.ledger.services.posting import INTERNAL_KEY_PREFIX, SYSTEM_WITHDRAWALS, EntrySpec, Leg, PostResult, _post
 from config.errors import InvalidInput
 
 DEFAULT_HOLD_TTL = timedelta(days=7)
@@ -151,6 +151,8 @@ def hold_post(*, hold_id: int, actor: Ref, amount: int | None = None) -> tuple[H
         return hold, PostResult(hold.posted_entry_id, replayed=True)
     if hold.status != Hold.Status.PENDING:
         raise HoldNotPending(f"The hold is {hold.status}.")
+    if hold.expires_at <= timezone.now():
+        raise HoldNotPending("The hold has expired.")
     if isinstance(post_amount, bool) or not isinstance(post_amount, int) or post_amount <= 0:
         raise InvalidInput("The amount must be a positive integer.", fields={"amount": ["Must be > 0."]})
     if post_amount > hold.amount:
@@ -166,7 +168,7 @@ def hold_post(*, hold_id: int, actor: Ref, amount: int | None = None) -> tuple[H
             legs,
             actor,
             Ref(hold.reason_type, hold.reason_token),
-            Ref("hold_post", str(hold.pk)),
+            Ref(f"{INTERNAL_KEY_PREFIX}hold_post", str(hold.pk)),
             kind="hold_post",
             metadata={"hold": hold.pk},
         )

@@ -18,9 +18,11 @@ from apps.ledger.exceptions import (
     IdempotencyKeyReused,
     NotReversible,
 )
-from apps.ledger.models import Entry, LotConsumption
+from apps.ledger.models import Entry
 from config.errors import InvalidInput, KhataError
 
+# Idempotency key types starting with this are Khata's own; API callers cannot use them.
+INTERNAL_KEY_PREFIX = "khata."
 SYSTEM_DEPOSITS = "external_deposits"
 SYSTEM_WITHDRAWALS = "external_withdrawals"
 
@@ -36,6 +38,7 @@ class Leg:
     lot_tags: tuple = ()
     lot_exclude: tuple = ()
     prefer_entry: int | None = None
+    restore_entry: int | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,8 @@ def _leg_json(leg: Leg, index: int) -> dict:
         out["lot_exclude"] = tags_normalize(leg.lot_exclude)
     if leg.prefer_entry:
         out["prefer_entry"] = leg.prefer_entry
+    if leg.restore_entry:
+        out["restore_entry"] = leg.restore_entry
     return out
 
 
@@ -247,6 +252,8 @@ def transfer(
 ) -> PostResult:
     """Owner to owner; the money keeps its tags (the destination's lots continue the source's)."""
     _positive(amount)
+    if (str(source.type), str(source.value)) == (str(destination.type), str(destination.value)):
+        raise InvalidInput("from and to must be different owners.", fields={"to": ["Same as from."]}, code="same_owner")
     legs = (
         Leg(Amount(amount.unit_type, amount.unit_token, -amount.unit_count), owner=source, lot_tags=tuple(lot_tags)),
         Leg(amount, owner=destination),
@@ -262,14 +269,13 @@ def entry_reverse(*, entry_id: int, actor: Ref, reason: Ref, idempotency_key: Re
         raise InvalidInput("No such entry.", fields={"entry_id": ["Not found."]}, code="not_found")
     if entry.reverses_id is not None:
         raise NotReversible("A reversal cannot itself be reversed.")
-    consumed_tags = [
-        tag for tags in LotConsumption.objects.filter(entry=entry).values_list("lot__tags", flat=True) for tag in tags
-    ]
     legs = tuple(
         Leg(
             Amount(p.asset.unit_type, p.asset.unit_token, -p.amount),
             account_id=p.account_id,
+            # taking back: first from the lots the entry created; giving back: as the lots it spent
             prefer_entry=entry.pk if p.amount > 0 else None,
+            restore_entry=entry.pk if p.amount < 0 else None,
         )
         for p in entry.postings.all()
     )
@@ -279,7 +285,7 @@ def entry_reverse(*, entry_id: int, actor: Ref, reason: Ref, idempotency_key: Re
         reason,
         idempotency_key,
         kind="reversal",
-        tags=tuple(entry.tags) + tuple(consumed_tags),
+        tags=tuple(entry.tags),
         metadata={"reverses": entry.pk},
         reverses=entry.pk,
     )

@@ -142,13 +142,15 @@ BEGIN
     SELECT a.id, a.asset_id, a.allow_overdraft, a.posted, a.pending FROM ledger_account a
      WHERE a.id = ANY(v_ids) AND a.system_name = '' ORDER BY a.id FOR UPDATE
   LOOP
+    -- v_delta: what the entry takes out of this account (gross: a credit in the same entry
+    -- cannot pay for its debit, since debits spend existing lots)
     v_delta := 0;
     FOR v_i IN 1..v_n LOOP
       IF v_ids[v_i] = v_acc.id THEN
         IF v_assets[v_i] <> v_acc.asset_id THEN
           RAISE EXCEPTION 'asset % differs from account %''s asset', v_assets[v_i], v_acc.id USING ERRCODE = 'check_violation';
         END IF;
-        v_delta := v_delta + v_amounts[v_i];
+        v_delta := v_delta + least(v_amounts[v_i], 0);
         IF v_amounts[v_i] < 0 AND (spec->'postings'->(v_i - 1) ? 'lot_tags' OR spec->'postings'->(v_i - 1) ? 'lot_exclude') THEN
           SELECT coalesce(sum(l.remaining), 0) INTO v_matching FROM ledger_lot l
            WHERE l.account_id = v_acc.id AND l.remaining > 0
@@ -230,6 +232,20 @@ BEGIN
   FOR v_i IN 1..v_n LOOP
     CONTINUE WHEN v_amounts[v_i] < 0 OR NOT (v_balances ? v_ids[v_i]::text);
     v_need := v_amounts[v_i];
+    v_posting := spec->'postings'->(v_i - 1);
+    -- money given back by a reversal returns as the lots it was spent from, each with its tags
+    IF v_posting ? 'restore_entry' THEN
+      FOR v_lot IN
+        SELECT c.amount, l.id, l.tags FROM ledger_lotconsumption c JOIN ledger_lot l ON l.id = c.lot_id
+         WHERE c.entry_id = (v_posting->>'restore_entry')::bigint AND l.account_id = v_ids[v_i] ORDER BY c.id
+      LOOP
+        EXIT WHEN v_need = 0;
+        v_take := least(v_lot.amount, v_need);
+        INSERT INTO ledger_lot (account_id, entry_id, amount, remaining, tags, source_lot_id, created_at)
+        VALUES (v_ids[v_i], v_entry_id, v_take, v_take, v_lot.tags, v_lot.id, v_now);
+        v_need := v_need - v_take;
+      END LOOP;
+    END IF;
     FOR v_j IN 1..coalesce(array_length(c_lot, 1), 0) LOOP
       EXIT WHEN v_need = 0;
       CONTINUE WHEN c_left[v_j] = 0 OR c_asset[v_j] <> v_assets[v_i];
