@@ -4,4 +4,4 @@ from apps.ledger.models import Account
 
 
 def accounts_lock(account_ids: list[int]) -> list[Account]:
-    return list(Account.objects.select_for_update().filter(pk__in=account_ids).order_by("pk"))
+    return list(Account.objects.select_for_update(no_key=True).filter(pk__in=account_ids).order_by("pk"))

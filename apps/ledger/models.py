@@ -23,7 +23,8 @@ class Asset(models.Model):
 
 
 class Account(models.Model):
-    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="accounts")
+    # indexes: the unique constraints below cover every lookup; extra ones only slow writes down
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="accounts", db_index=False)
     owner_type = models.CharField(max_length=40, blank=True)
     owner_id = models.CharField(max_length=128, blank=True)
     system_name = models.CharField(max_length=64, blank=True, help_text="Set for system accounts, e.g. fee_revenue.")
@@ -63,7 +64,7 @@ class Account(models.Model):
 
 
 class BalanceShard(models.Model):
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="shards")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="shards", db_index=False)
     shard = models.PositiveSmallIntegerField()
     posted = models.BigIntegerField(default=0)
 
@@ -95,7 +96,6 @@ class Entry(models.Model):
         ]
         indexes = [
             models.Index(fields=["reason_type", "reason_token"], name="ledger_entry_reason"),
-            models.Index(fields=["effective_at"], name="ledger_entry_effective"),
         ]
 
     def __str__(self) -> str:
@@ -104,8 +104,13 @@ class Entry(models.Model):
 
 class Posting(models.Model):
     entry = models.ForeignKey(Entry, on_delete=models.PROTECT, related_name="postings")
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="postings")
-    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+")
+    # No foreign-key constraints here: their per-row "FOR KEY SHARE" checks on hot account and
+    # asset rows serialise writers. The ledger_posting_asset trigger checks that the account
+    # exists with this asset, and accounts and assets are never deleted (trigger).
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="postings", db_index=False, db_constraint=False
+    )
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False)
     amount = models.BigIntegerField(help_text="Signed: positive adds to the account's balance.")
     effective_at = models.DateTimeField()
 
@@ -120,7 +125,9 @@ class Posting(models.Model):
 class Lot(models.Model):
     """Money that came into an owner account together, with the tags that follow it."""
 
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="lots")
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="lots", db_index=False, db_constraint=False
+    )
     entry = models.ForeignKey(Entry, on_delete=models.PROTECT, related_name="lots_created")
     amount = models.BigIntegerField()
     remaining = models.BigIntegerField()
@@ -131,6 +138,7 @@ class Lot(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="continued_as",
+        db_index=False,
         help_text="The lot this money was in before a transfer.",
     )
     created_at = models.DateTimeField(default=timezone.now)
@@ -171,7 +179,7 @@ class Hold(models.Model):
         EXPIRED = "expired"
 
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="holds")
-    destination = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    destination = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+", db_index=False)
     amount = models.BigIntegerField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     reason_type = models.CharField(max_length=64)
@@ -210,8 +218,8 @@ class Operation(models.Model):
     idempotency_token = models.CharField(max_length=200)
     request_hash = models.CharField(max_length=64)
     status = models.CharField(max_length=16, choices=Status.choices)
-    entry = models.ForeignKey(Entry, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    hold = models.ForeignKey(Hold, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    entry = models.ForeignKey(Entry, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False)
+    hold = models.ForeignKey(Hold, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False)
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

@@ -165,7 +165,12 @@ def _call(function: str, argument) -> object:
 def _post(spec: EntrySpec) -> PostResult:
     payload = spec_payload(spec)
     try:
-        with transaction.atomic():
+        if connection.in_atomic_block:
+            # inside a caller's transaction: a savepoint, so a failure leaves the caller usable
+            with transaction.atomic():
+                raw = _call("khata_ledger_post", payload)
+        else:
+            # one statement is its own transaction: one round trip, committed when it returns
             raw = _call("khata_ledger_post", payload)
     except IntegrityError as exc:
         if "reverses_id" in str(exc) or "ledger_entry_reverses" in str(exc):

@@ -19,6 +19,13 @@ CREATE TRIGGER ledger_consumption_immutable BEFORE UPDATE OR DELETE ON ledger_lo
 DROP TRIGGER IF EXISTS ledger_checkpoint_immutable ON ledger_checkpoint;
 CREATE TRIGGER ledger_checkpoint_immutable BEFORE UPDATE OR DELETE ON ledger_checkpoint
   FOR EACH ROW EXECUTE FUNCTION khata_ledger_immutable();
+-- Accounts and assets are never deleted (postings and lots refer to them without foreign keys).
+DROP TRIGGER IF EXISTS ledger_account_undeletable ON ledger_account;
+CREATE TRIGGER ledger_account_undeletable BEFORE DELETE ON ledger_account
+  FOR EACH ROW EXECUTE FUNCTION khata_ledger_immutable();
+DROP TRIGGER IF EXISTS ledger_asset_undeletable ON ledger_asset;
+CREATE TRIGGER ledger_asset_undeletable BEFORE DELETE ON ledger_asset
+  FOR EACH ROW EXECUTE FUNCTION khata_ledger_immutable();
 
 -- A posting's asset is its account's asset.
 CREATE OR REPLACE FUNCTION khata_ledger_posting_asset() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -83,29 +90,36 @@ END $$;
 -- Post one entry, or record why it was refused, in one round trip.
 -- spec: {idem_type, idem_token, request_hash, kind, reason_type, reason_token, actor_type, actor_id,
 --        effective_at?, metadata, tags, reverses?, postings: [{account_id? | owner_type+owner_id | system,
---        asset_id, amount, lot_tags?, lot_exclude?, prefer_entry?}]}
+--        asset_id, amount, lot_tags?, lot_exclude?, prefer_entry?, restore_entry?}]}
 -- returns {status: posted|existing|refused, ...}
+-- Kept to few statements: each one costs more than the arithmetic around it.
 CREATE OR REPLACE FUNCTION khata_ledger_post(spec jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
   v_now timestamptz := clock_timestamp();
   v_effective timestamptz := coalesce((spec->>'effective_at')::timestamptz, v_now);
   v_entry_tags jsonb := coalesce(spec->'tags', '[]'::jsonb);
+  v_entry_id bigint := nextval('ledger_entry_id_seq'::regclass);
+  v_postings jsonb := spec->'postings';
   v_op_id bigint;
   v_op record;
-  v_entry_id bigint;
   v_posting jsonb;
-  v_n int := 0;
-  v_ids bigint[] := '{}';
-  v_assets bigint[] := '{}';
-  v_amounts bigint[] := '{}';
+  v_n int;
+  v_ids bigint[];
+  v_assets bigint[];
+  v_amounts bigint[];
   v_acc record;
-  v_delta bigint;
+  v_debit bigint;
   v_need bigint;
   v_take bigint;
   v_matching bigint;
   v_lot record;
   v_i int;
   v_j int;
+  v_refusal text;
+  v_own_ids bigint[] := '{}';
+  v_own_deltas bigint[] := '{}';
+  v_sys_ids bigint[] := '{}';
+  v_sys_deltas bigint[] := '{}';
   -- lots consumed by this entry, in order: the tags that follow the money to its credits
   c_lot bigint[] := '{}';
   c_asset bigint[] := '{}';
@@ -115,8 +129,11 @@ DECLARE
   v_tags jsonb;
   v_shard int := floor(random() * 16)::int;
 BEGIN
-  INSERT INTO ledger_operation (idempotency_type, idempotency_token, request_hash, status, error_code, error_message, created_at)
-  VALUES (spec->>'idem_type', spec->>'idem_token', spec->>'request_hash', 'succeeded', '', '', v_now)
+  -- Claim the key. The entry id is reserved up front so the claim already points at it
+  -- (the foreign key is checked at commit).
+  INSERT INTO ledger_operation (idempotency_type, idempotency_token, request_hash, status, error_code, error_message,
+                                created_at, entry_id)
+  VALUES (spec->>'idem_type', spec->>'idem_token', spec->>'request_hash', 'succeeded', '', '', v_now, v_entry_id)
   ON CONFLICT (idempotency_type, idempotency_token) DO NOTHING
   RETURNING id INTO v_op_id;
   IF v_op_id IS NULL THEN
@@ -127,94 +144,137 @@ BEGIN
       'error_message', v_op.error_message);
   END IF;
 
-  FOR v_posting IN SELECT value FROM jsonb_array_elements(spec->'postings') LOOP
-    v_n := v_n + 1;
-    v_ids[v_n] := coalesce((v_posting->>'account_id')::bigint,
-      khata_ledger_account((v_posting->>'asset_id')::bigint, coalesce(v_posting->>'owner_type', ''),
-                           coalesce(v_posting->>'owner_id', ''), coalesce(v_posting->>'system', '')));
-    v_assets[v_n] := (v_posting->>'asset_id')::bigint;
-    v_amounts[v_n] := (v_posting->>'amount')::bigint;
+  -- Resolve every posting's account in one statement (accounts are created below if missing).
+  SELECT array_agg(coalesce(x.account_id, own.id, sys.id) ORDER BY x.ord),
+         array_agg(x.asset_id ORDER BY x.ord), array_agg(x.amount ORDER BY x.ord), count(*)
+    INTO v_ids, v_assets, v_amounts, v_n
+    FROM ROWS FROM (jsonb_to_recordset(v_postings)
+           AS (account_id bigint, asset_id bigint, amount bigint, owner_type text, owner_id text, system text))
+         WITH ORDINALITY AS x(account_id, asset_id, amount, owner_type, owner_id, system, ord)
+    -- LATERAL + LIMIT 1: one unique-index probe per posting, whatever the planner guesses
+    LEFT JOIN LATERAL (SELECT a.id FROM ledger_account a
+                        WHERE x.account_id IS NULL AND x.system IS NULL AND a.system_name = ''
+                          AND a.owner_type = x.owner_type AND a.owner_id = x.owner_id AND a.asset_id = x.asset_id
+                        LIMIT 1) own ON true
+    LEFT JOIN LATERAL (SELECT a.id FROM ledger_account a
+                        WHERE x.account_id IS NULL AND x.system IS NOT NULL
+                          AND a.system_name = x.system AND a.asset_id = x.asset_id
+                        LIMIT 1) sys ON true;
+  FOR v_i IN 1..v_n LOOP
+    IF v_ids[v_i] IS NULL THEN
+      v_posting := v_postings->(v_i - 1);
+      v_ids[v_i] := khata_ledger_account(v_assets[v_i], coalesce(v_posting->>'owner_type', ''),
+                                         coalesce(v_posting->>'owner_id', ''), coalesce(v_posting->>'system', ''));
+    END IF;
   END LOOP;
 
   -- Lock the owner accounts in id order (system accounts are never locked: their balance is
   -- sharded) and check every debit before writing anything.
   FOR v_acc IN
     SELECT a.id, a.asset_id, a.allow_overdraft, a.posted, a.pending FROM ledger_account a
-     WHERE a.id = ANY(v_ids) AND a.system_name = '' ORDER BY a.id FOR UPDATE
+     WHERE a.id = ANY(v_ids) AND a.system_name = '' ORDER BY a.id FOR NO KEY UPDATE
   LOOP
-    -- v_delta: what the entry takes out of this account (gross: a credit in the same entry
-    -- cannot pay for its debit, since debits spend existing lots)
-    v_delta := 0;
+    v_debit := 0;
+    v_own_ids := v_own_ids || v_acc.id;
+    v_own_deltas := v_own_deltas || 0::bigint;
     FOR v_i IN 1..v_n LOOP
-      IF v_ids[v_i] = v_acc.id THEN
-        IF v_assets[v_i] <> v_acc.asset_id THEN
-          RAISE EXCEPTION 'asset % differs from account %''s asset', v_assets[v_i], v_acc.id USING ERRCODE = 'check_violation';
-        END IF;
-        v_delta := v_delta + least(v_amounts[v_i], 0);
-        IF v_amounts[v_i] < 0 AND (spec->'postings'->(v_i - 1) ? 'lot_tags' OR spec->'postings'->(v_i - 1) ? 'lot_exclude') THEN
-          SELECT coalesce(sum(l.remaining), 0) INTO v_matching FROM ledger_lot l
-           WHERE l.account_id = v_acc.id AND l.remaining > 0
-             AND l.tags @> coalesce(spec->'postings'->(v_i - 1)->'lot_tags', '[]'::jsonb)
-             AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(coalesce(spec->'postings'->(v_i - 1)->'lot_exclude', '[]'::jsonb)) x
-                              WHERE l.tags @> jsonb_build_array(x.value));
-          IF v_matching < -v_amounts[v_i] THEN
-            UPDATE ledger_operation SET status = 'refused', error_code = 'insufficient_funds',
-              error_message = 'Not enough money matching the requested tags.' WHERE id = v_op_id;
-            RETURN jsonb_build_object('status', 'refused', 'error_code', 'insufficient_funds',
-              'error_message', 'Not enough money matching the requested tags.');
-          END IF;
+      CONTINUE WHEN v_ids[v_i] <> v_acc.id;
+      IF v_assets[v_i] <> v_acc.asset_id THEN
+        RAISE EXCEPTION 'asset % differs from account %''s asset', v_assets[v_i], v_acc.id USING ERRCODE = 'check_violation';
+      END IF;
+      v_own_deltas[array_length(v_own_ids, 1)] := v_own_deltas[array_length(v_own_ids, 1)] + v_amounts[v_i];
+      CONTINUE WHEN v_amounts[v_i] > 0;
+      -- gross: a credit in the same entry cannot pay for a debit, which spends existing lots
+      v_debit := v_debit - v_amounts[v_i];
+      v_posting := v_postings->(v_i - 1);
+      IF v_posting ? 'lot_tags' OR v_posting ? 'lot_exclude' THEN
+        SELECT coalesce(sum(l.remaining), 0) INTO v_matching FROM ledger_lot l
+         WHERE l.account_id = v_acc.id AND l.remaining > 0
+           AND l.tags @> coalesce(v_posting->'lot_tags', '[]'::jsonb)
+           AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(coalesce(v_posting->'lot_exclude', '[]'::jsonb)) x
+                            WHERE l.tags @> jsonb_build_array(x.value));
+        IF v_matching < -v_amounts[v_i] THEN
+          v_refusal := 'Not enough money matching the requested tags.';
         END IF;
       END IF;
     END LOOP;
-    IF NOT v_acc.allow_overdraft AND v_delta < 0 AND v_acc.posted + v_delta - v_acc.pending < 0 THEN
-      UPDATE ledger_operation SET status = 'refused', error_code = 'insufficient_funds',
-        error_message = 'The available balance is too low.' WHERE id = v_op_id;
-      RETURN jsonb_build_object('status', 'refused', 'error_code', 'insufficient_funds',
-        'error_message', 'The available balance is too low.');
+    IF NOT v_acc.allow_overdraft AND v_acc.posted - v_acc.pending < v_debit THEN
+      v_refusal := coalesce(v_refusal, 'The available balance is too low.');
+    END IF;
+    IF v_refusal IS NOT NULL THEN
+      UPDATE ledger_operation SET status = 'refused', entry_id = NULL, error_code = 'insufficient_funds',
+             error_message = v_refusal WHERE id = v_op_id;
+      RETURN jsonb_build_object('status', 'refused', 'error_code', 'insufficient_funds', 'error_message', v_refusal);
     END IF;
   END LOOP;
+  FOR v_i IN 1..v_n LOOP
+    CONTINUE WHEN v_ids[v_i] = ANY(v_own_ids);
+    v_sys_ids := v_sys_ids || v_ids[v_i];
+    v_sys_deltas := v_sys_deltas || v_amounts[v_i];
+  END LOOP;
 
-  INSERT INTO ledger_entry (kind, reason_type, reason_token, idempotency_type, idempotency_token, actor_type, actor_id,
-                            effective_at, created_at, metadata, tags, reverses_id)
-  VALUES (spec->>'kind', spec->>'reason_type', spec->>'reason_token', spec->>'idem_type', spec->>'idem_token',
-          spec->>'actor_type', spec->>'actor_id', v_effective, v_now, coalesce(spec->'metadata', '{}'::jsonb),
-          v_entry_tags, (spec->>'reverses')::bigint)
-  RETURNING id INTO v_entry_id;
+  INSERT INTO ledger_entry (id, kind, reason_type, reason_token, idempotency_type, idempotency_token, actor_type,
+                            actor_id, effective_at, created_at, metadata, tags, reverses_id)
+  VALUES (v_entry_id, spec->>'kind', spec->>'reason_type', spec->>'reason_token', spec->>'idem_type',
+          spec->>'idem_token', spec->>'actor_type', spec->>'actor_id', v_effective, v_now,
+          coalesce(spec->'metadata', '{}'::jsonb), v_entry_tags, (spec->>'reverses')::bigint);
 
   INSERT INTO ledger_posting (entry_id, account_id, asset_id, amount, effective_at)
   SELECT v_entry_id, a, s, m, v_effective FROM unnest(v_ids, v_assets, v_amounts) AS t(a, s, m);
 
   -- Balances: owner accounts (locked above) in place; system accounts on a random shard.
   FOR v_acc IN
-    UPDATE ledger_account a SET posted = a.posted + d.delta
-      FROM (SELECT t.a AS id, sum(t.m) AS delta FROM unnest(v_ids, v_amounts) AS t(a, m) GROUP BY t.a) d
-     WHERE a.id = d.id AND a.system_name = ''
+    UPDATE ledger_account a SET posted = a.posted + d.delta FROM unnest(v_own_ids, v_own_deltas) AS d(id, delta)
+     WHERE a.id = d.id
     RETURNING a.id, a.posted, a.pending
   LOOP
     v_balances := v_balances || jsonb_build_object(v_acc.id::text, jsonb_build_array(v_acc.posted, v_acc.pending));
   END LOOP;
-  UPDATE ledger_balanceshard b SET posted = b.posted + d.delta
-    FROM (SELECT t.a AS id, sum(t.m) AS delta FROM unnest(v_ids, v_amounts) AS t(a, m)
-           JOIN ledger_account acc ON acc.id = t.a AND acc.system_name <> '' GROUP BY t.a) d
-   WHERE b.account_id = d.id AND b.shard = v_shard;
+  IF array_length(v_sys_ids, 1) > 0 THEN
+    UPDATE ledger_balanceshard b SET posted = b.posted + d.delta
+      FROM (SELECT t.id, sum(t.delta) AS delta FROM unnest(v_sys_ids, v_sys_deltas) AS t(id, delta) GROUP BY t.id) d
+     WHERE b.account_id = d.id AND b.shard = v_shard;
+  END IF;
 
   -- Lots: debits of owner accounts consume lots (FIFO, or only matching ones); credits form new lots
   -- that carry the consumed lots' tags, then the entry's own tags for the rest.
   FOR v_i IN 1..v_n LOOP
-    CONTINUE WHEN v_amounts[v_i] > 0 OR NOT (v_balances ? v_ids[v_i]::text);
+    CONTINUE WHEN v_amounts[v_i] > 0 OR NOT (v_ids[v_i] = ANY(v_own_ids));
     v_need := -v_amounts[v_i];
-    v_posting := spec->'postings'->(v_i - 1);
+    v_posting := v_postings->(v_i - 1);
+    -- the common case (plain FIFO): walk the open-lots index one lot at a time
+    IF NOT (v_posting ? 'lot_tags' OR v_posting ? 'lot_exclude' OR v_posting ? 'prefer_entry') THEN
+      LOOP
+        SELECT l.id, l.remaining, l.tags INTO v_lot FROM ledger_lot l
+         WHERE l.account_id = v_ids[v_i] AND l.remaining > 0 ORDER BY l.id LIMIT 1 FOR NO KEY UPDATE;
+        EXIT WHEN NOT FOUND;
+        v_take := least(v_lot.remaining, v_need);
+        WITH spent AS (UPDATE ledger_lot SET remaining = remaining - v_take WHERE id = v_lot.id)
+        INSERT INTO ledger_lotconsumption (lot_id, entry_id, amount, created_at) VALUES (v_lot.id, v_entry_id, v_take, v_now);
+        c_lot := c_lot || v_lot.id;
+        c_asset := c_asset || v_assets[v_i];
+        c_left := c_left || v_take;
+        c_tags := c_tags || v_lot.tags;
+        v_need := v_need - v_take;
+        EXIT WHEN v_need = 0;
+      END LOOP;
+      IF v_need > 0 THEN
+        RAISE EXCEPTION 'lots of account % do not cover its balance (short by %)', v_ids[v_i], v_need
+          USING ERRCODE = 'check_violation';
+      END IF;
+      CONTINUE;
+    END IF;
     FOR v_lot IN
       SELECT l.id, l.remaining, l.tags FROM ledger_lot l
        WHERE l.account_id = v_ids[v_i] AND l.remaining > 0
-         AND l.tags @> coalesce(v_posting->'lot_tags', '[]'::jsonb)
-         AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(coalesce(v_posting->'lot_exclude', '[]'::jsonb)) x
-                          WHERE l.tags @> jsonb_build_array(x.value))
+         AND (NOT (v_posting ? 'lot_tags') OR l.tags @> (v_posting->'lot_tags'))
+         AND (NOT (v_posting ? 'lot_exclude') OR NOT EXISTS (
+               SELECT 1 FROM jsonb_array_elements(v_posting->'lot_exclude') x WHERE l.tags @> jsonb_build_array(x.value)))
        ORDER BY (l.entry_id = (v_posting->>'prefer_entry')::bigint) DESC NULLS LAST, l.id
-       FOR UPDATE
+       FOR NO KEY UPDATE
     LOOP
       v_take := least(v_lot.remaining, v_need);
-      UPDATE ledger_lot SET remaining = remaining - v_take WHERE id = v_lot.id;
+      WITH spent AS (UPDATE ledger_lot SET remaining = remaining - v_take WHERE id = v_lot.id)
       INSERT INTO ledger_lotconsumption (lot_id, entry_id, amount, created_at) VALUES (v_lot.id, v_entry_id, v_take, v_now);
       c_lot := c_lot || v_lot.id;
       c_asset := c_asset || v_assets[v_i];
@@ -230,9 +290,9 @@ BEGIN
   END LOOP;
 
   FOR v_i IN 1..v_n LOOP
-    CONTINUE WHEN v_amounts[v_i] < 0 OR NOT (v_balances ? v_ids[v_i]::text);
+    CONTINUE WHEN v_amounts[v_i] < 0 OR NOT (v_ids[v_i] = ANY(v_own_ids));
     v_need := v_amounts[v_i];
-    v_posting := spec->'postings'->(v_i - 1);
+    v_posting := v_postings->(v_i - 1);
     -- money given back by a reversal returns as the lots it was spent from, each with its tags
     IF v_posting ? 'restore_entry' THEN
       FOR v_lot IN
@@ -266,7 +326,6 @@ BEGIN
     END IF;
   END LOOP;
 
-  UPDATE ledger_operation SET entry_id = v_entry_id WHERE id = v_op_id;
   RETURN jsonb_build_object('status', 'posted', 'entry_id', v_entry_id, 'account_ids', to_jsonb(v_ids),
                             'balances', v_balances);
 END $$;
