@@ -58,7 +58,6 @@ class TypedTokenSerializer(StrictSerializer):
     token = serializers.CharField(max_length=200)
 
 
-@extend_schema_field(OpenApiTypes.STR)
 class IdempotencyKeySerializer(TypedTokenSerializer):
     def validate_type(self, value: str) -> str:
         if value.startswith("khata."):
@@ -66,6 +65,7 @@ class IdempotencyKeySerializer(TypedTokenSerializer):
         return value
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class TagTokenField(serializers.Field):
     """Tag tokens are strings; JSON true/false/integers are accepted and stored as text."""
 
