@@ -1,5 +1,11 @@
 """The double-entry ledger. Rows here are written only by apps.ledger.services (and the
-PostgreSQL function it calls); PostgreSQL triggers and constraints guard the invariants."""
+PostgreSQL function it calls); PostgreSQL triggers and constraints guard the invariants.
+
+References between the high-volume rows (postings, lots, consumptions, operations) carry no
+foreign-key constraints: checking one costs a query per row at commit, and a share lock on hot
+rows. They hold by construction instead — rows are written only by the posting function, and
+accounts, assets, entries, postings, lots and consumptions can never be deleted (triggers) — and
+ledger_verify checks that every reference resolves."""
 
 from django.db import models
 from django.db.models import F, Q
@@ -103,7 +109,7 @@ class Entry(models.Model):
 
 
 class Posting(models.Model):
-    entry = models.ForeignKey(Entry, on_delete=models.PROTECT, related_name="postings")
+    entry = models.ForeignKey(Entry, on_delete=models.PROTECT, related_name="postings", db_constraint=False)
     # No foreign-key constraints here: their per-row "FOR KEY SHARE" checks on hot account and
     # asset rows serialise writers. The ledger_posting_asset trigger checks that the account
     # exists with this asset, and accounts and assets are never deleted (trigger).
@@ -128,7 +134,7 @@ class Lot(models.Model):
     account = models.ForeignKey(
         Account, on_delete=models.PROTECT, related_name="lots", db_index=False, db_constraint=False
     )
-    entry = models.ForeignKey(Entry, on_delete=models.PROTECT, related_name="lots_created")
+    entry = models.ForeignKey(Entry, on_delete=models.PROTECT, related_name="lots_created", db_constraint=False)
     amount = models.BigIntegerField()
     remaining = models.BigIntegerField()
     tags = models.JSONField(default=list)
@@ -139,6 +145,7 @@ class Lot(models.Model):
         on_delete=models.PROTECT,
         related_name="continued_as",
         db_index=False,
+        db_constraint=False,
         help_text="The lot this money was in before a transfer.",
     )
     created_at = models.DateTimeField(default=timezone.now)
@@ -159,8 +166,8 @@ class Lot(models.Model):
 
 
 class LotConsumption(models.Model):
-    lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="consumptions")
-    entry = models.ForeignKey(Entry, on_delete=models.PROTECT, related_name="lot_consumptions")
+    lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="consumptions", db_constraint=False)
+    entry = models.ForeignKey(Entry, on_delete=models.PROTECT, related_name="lot_consumptions", db_constraint=False)
     amount = models.BigIntegerField()
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -218,7 +225,9 @@ class Operation(models.Model):
     idempotency_token = models.CharField(max_length=200)
     request_hash = models.CharField(max_length=64)
     status = models.CharField(max_length=16, choices=Status.choices)
-    entry = models.ForeignKey(Entry, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False)
+    entry = models.ForeignKey(
+        Entry, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     hold = models.ForeignKey(Hold, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False)
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.CharField(max_length=300, blank=True)

@@ -38,6 +38,25 @@ CHECKS = {
          WHERE a.system_name = '' AND a.posted <> coalesce(l.total, 0)""",
 }
 
+# References that carry no foreign-key constraint (see models.py) must all resolve.
+CHECKS["dangling_references"] = """
+    SELECT 'posting', p.id FROM ledger_posting p
+     WHERE NOT EXISTS (SELECT 1 FROM ledger_entry e WHERE e.id = p.entry_id)
+        OR NOT EXISTS (SELECT 1 FROM ledger_account a WHERE a.id = p.account_id AND a.asset_id = p.asset_id)
+    UNION ALL
+    SELECT 'lot', l.id FROM ledger_lot l
+     WHERE NOT EXISTS (SELECT 1 FROM ledger_entry e WHERE e.id = l.entry_id)
+        OR NOT EXISTS (SELECT 1 FROM ledger_account a WHERE a.id = l.account_id)
+        OR (l.source_lot_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ledger_lot s WHERE s.id = l.source_lot_id))
+    UNION ALL
+    SELECT 'consumption', c.id FROM ledger_lotconsumption c
+     WHERE NOT EXISTS (SELECT 1 FROM ledger_lot l WHERE l.id = c.lot_id)
+        OR NOT EXISTS (SELECT 1 FROM ledger_entry e WHERE e.id = c.entry_id)
+    UNION ALL
+    SELECT 'operation', o.id FROM ledger_operation o
+     WHERE (o.entry_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ledger_entry e WHERE e.id = o.entry_id))
+        OR (o.status = 'succeeded' AND o.entry_id IS NULL AND o.hold_id IS NULL)"""
+
 COUNTS = {
     "entries": "SELECT count(*) FROM ledger_entry",
     "postings": "SELECT count(*) FROM ledger_posting",

@@ -42,10 +42,12 @@ def _answer(body: dict, serializer_class, replayed: bool) -> Response:
     return Response(data, status=status.HTTP_201_CREATED)
 
 
-def _balance(result, owner: Ref, amount: dict) -> dict:
-    account = selectors.owner_account(owner=owner, unit_type=amount["unit_type"], unit_token=amount["unit_token"])
-    if account is not None and account.pk in result.balances:
-        posted, pending = result.balances[account.pk]
+def _balance(result, owner: Ref, amount: dict, leg: int = 0) -> dict:
+    """The owner's balance after the entry: from the posting result when it has it (the owner's
+    account is the entry's leg `leg`), else read (a replay)."""
+    account_id = result.account_ids[leg] if len(result.account_ids) > leg else None
+    if account_id in result.balances:
+        posted, pending = result.balances[account_id]
         return {
             "unit_type": amount["unit_type"],
             "unit_token": amount["unit_token"],
@@ -137,8 +139,8 @@ class TransferView(LedgerServiceView):
         body = {
             "entry_id": result.entry_id,
             "amount": data["amount"],
-            "from": {"owner": data["from"], "balance": _balance_only(_balance(result, source, data["amount"]))},
-            "to": {"owner": data["to"], "balance": _balance_only(_balance(result, destination, data["amount"]))},
+            "from": {"owner": data["from"], "balance": _balance_only(_balance(result, source, data["amount"], leg=0))},
+            "to": {"owner": data["to"], "balance": _balance_only(_balance(result, destination, data["amount"], leg=1))},
         }
         return _answer(body, s.TransferResultSerializer, result.replayed)
 

@@ -11,6 +11,7 @@ DROP TRIGGER IF EXISTS ledger_consumption_immutable ON ledger_lotconsumption;
 DROP TRIGGER IF EXISTS ledger_checkpoint_immutable ON ledger_checkpoint;
 DROP TRIGGER IF EXISTS ledger_account_undeletable ON ledger_account;
 DROP TRIGGER IF EXISTS ledger_asset_undeletable ON ledger_asset;
+DROP TRIGGER IF EXISTS ledger_lot_undeletable ON ledger_lot;
 DROP TRIGGER IF EXISTS ledger_posting_asset ON ledger_posting;
 DROP TRIGGER IF EXISTS ledger_posting_balanced ON ledger_posting;
 DROP FUNCTION IF EXISTS khata_ledger_post_batch(jsonb);

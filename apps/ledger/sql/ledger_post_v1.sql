@@ -23,6 +23,9 @@ CREATE TRIGGER ledger_checkpoint_immutable BEFORE UPDATE OR DELETE ON ledger_che
 DROP TRIGGER IF EXISTS ledger_account_undeletable ON ledger_account;
 CREATE TRIGGER ledger_account_undeletable BEFORE DELETE ON ledger_account
   FOR EACH ROW EXECUTE FUNCTION khata_ledger_immutable();
+DROP TRIGGER IF EXISTS ledger_lot_undeletable ON ledger_lot;
+CREATE TRIGGER ledger_lot_undeletable BEFORE DELETE ON ledger_lot
+  FOR EACH ROW EXECUTE FUNCTION khata_ledger_immutable();
 DROP TRIGGER IF EXISTS ledger_asset_undeletable ON ledger_asset;
 CREATE TRIGGER ledger_asset_undeletable BEFORE DELETE ON ledger_asset
   FOR EACH ROW EXECUTE FUNCTION khata_ledger_immutable();
@@ -230,11 +233,12 @@ BEGIN
   LOOP
     v_balances := v_balances || jsonb_build_object(v_acc.id::text, jsonb_build_array(v_acc.posted, v_acc.pending));
   END LOOP;
-  IF array_length(v_sys_ids, 1) > 0 THEN
-    UPDATE ledger_balanceshard b SET posted = b.posted + d.delta
-      FROM (SELECT t.id, sum(t.delta) AS delta FROM unnest(v_sys_ids, v_sys_deltas) AS t(id, delta) GROUP BY t.id) d
-     WHERE b.account_id = d.id AND b.shard = v_shard;
-  END IF;
+  -- one system account at a time, in id order, so shard row locks are always taken in one order
+  FOR v_acc IN
+    SELECT t.id, sum(t.delta) AS delta FROM unnest(v_sys_ids, v_sys_deltas) AS t(id, delta) GROUP BY t.id ORDER BY t.id
+  LOOP
+    UPDATE ledger_balanceshard SET posted = posted + v_acc.delta WHERE account_id = v_acc.id AND shard = v_shard;
+  END LOOP;
 
   -- Lots: debits of owner accounts consume lots (FIFO, or only matching ones); credits form new lots
   -- that carry the consumed lots' tags, then the entry's own tags for the rest.
@@ -331,13 +335,153 @@ BEGIN
 END $$;
 
 -- Many entries in one transaction; each answers on its own (a refusal does not stop the others).
+-- Batches where every owner account appears in one entry only and no entry moves money between
+-- owners, filters lots, names accounts by id or reverses (awards, expiry and billing runs) are
+-- posted set-based, a few statements for the whole batch. Anything else goes entry by entry
+-- through khata_ledger_post, with the same results.
 CREATE OR REPLACE FUNCTION khata_ledger_post_batch(specs jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
   v_spec jsonb;
   v_results jsonb[] := '{}';
+  v_out jsonb;
+  v_now timestamptz := clock_timestamp();
+  v_shard int := floor(random() * 16)::int;
+  v_fast boolean;
 BEGIN
-  FOR v_spec IN SELECT value FROM jsonb_array_elements(specs) LOOP
-    v_results := v_results || khata_ledger_post(v_spec);
+  CREATE TEMP TABLE IF NOT EXISTS khata_batch_entry (
+    ord bigint PRIMARY KEY, spec jsonb, entry_id bigint, op_id bigint, status text
+  ) ON COMMIT DELETE ROWS;
+  CREATE TEMP TABLE IF NOT EXISTS khata_batch_leg (
+    ord bigint, leg bigint, asset_id bigint, amount bigint, owner_type text, owner_id text, system text,
+    account_id bigint, is_owner boolean, flagged boolean
+  ) ON COMMIT DELETE ROWS;
+  TRUNCATE khata_batch_entry, khata_batch_leg;
+
+  INSERT INTO khata_batch_entry (ord, spec)
+  SELECT s.ordinality, s.value FROM jsonb_array_elements(specs) WITH ORDINALITY AS s(value, ordinality);
+  INSERT INTO khata_batch_leg (ord, leg, asset_id, amount, owner_type, owner_id, system, account_id, flagged)
+  SELECT e.ord, l.ordinality, (l.value->>'asset_id')::bigint, (l.value->>'amount')::bigint, l.value->>'owner_type',
+         l.value->>'owner_id', l.value->>'system', (l.value->>'account_id')::bigint,
+         l.value ?| ARRAY['account_id', 'lot_tags', 'lot_exclude', 'prefer_entry', 'restore_entry']
+    FROM khata_batch_entry e, jsonb_array_elements(e.spec->'postings') WITH ORDINALITY AS l(value, ordinality);
+
+  SELECT NOT EXISTS (SELECT 1 FROM khata_batch_entry WHERE spec ? 'reverses')
+     AND NOT EXISTS (SELECT 1 FROM khata_batch_leg WHERE flagged)
+     AND NOT EXISTS (SELECT 1 FROM khata_batch_leg WHERE system IS NULL
+                      GROUP BY owner_type, owner_id, asset_id HAVING count(DISTINCT ord) > 1)
+     AND NOT EXISTS (SELECT 1 FROM khata_batch_leg WHERE system IS NULL
+                      GROUP BY ord HAVING bool_or(amount < 0) AND bool_or(amount > 0))
+     AND NOT EXISTS (SELECT 1 FROM khata_batch_entry GROUP BY spec->>'idem_type', spec->>'idem_token' HAVING count(*) > 1)
+    INTO v_fast;
+  IF NOT v_fast THEN
+    FOR v_spec IN SELECT spec FROM khata_batch_entry ORDER BY ord LOOP
+      v_results := v_results || khata_ledger_post(v_spec);
+    END LOOP;
+    RETURN to_jsonb(v_results);
+  END IF;
+
+  -- Claim every key; a key seen before answers through khata_ledger_post below (replay).
+  UPDATE khata_batch_entry SET entry_id = nextval('ledger_entry_id_seq'::regclass);
+  WITH claimed AS (
+    INSERT INTO ledger_operation (idempotency_type, idempotency_token, request_hash, status, error_code,
+                                  error_message, created_at, entry_id)
+    SELECT spec->>'idem_type', spec->>'idem_token', spec->>'request_hash', 'succeeded', '', '', v_now, entry_id
+      FROM khata_batch_entry ORDER BY ord
+    ON CONFLICT (idempotency_type, idempotency_token) DO NOTHING
+    RETURNING id, entry_id
+  )
+  UPDATE khata_batch_entry e SET op_id = c.id, status = 'claimed' FROM claimed c WHERE c.entry_id = e.entry_id;
+  UPDATE khata_batch_entry SET status = 'existing' WHERE status IS NULL;
+
+  UPDATE khata_batch_leg l SET account_id = a.id, is_owner = true FROM ledger_account a
+   WHERE l.system IS NULL AND a.system_name = '' AND a.owner_type = l.owner_type AND a.owner_id = l.owner_id
+     AND a.asset_id = l.asset_id;
+  UPDATE khata_batch_leg l SET account_id = a.id, is_owner = false FROM ledger_account a
+   WHERE l.system IS NOT NULL AND a.system_name = l.system AND a.asset_id = l.asset_id;
+  UPDATE khata_batch_leg SET account_id = khata_ledger_account(asset_id, coalesce(owner_type, ''),
+                                                             coalesce(owner_id, ''), coalesce(system, '')),
+                             is_owner = system IS NULL
+   WHERE account_id IS NULL;
+
+  -- Lock the owner accounts in id order; refuse entries whose debits exceed what is available.
+  WITH locked AS (
+    SELECT a.id, a.posted, a.pending, a.allow_overdraft FROM ledger_account a
+     WHERE a.id IN (SELECT l.account_id FROM khata_batch_leg l JOIN khata_batch_entry e ON e.ord = l.ord
+                     WHERE l.is_owner AND e.status = 'claimed')
+     ORDER BY a.id FOR NO KEY UPDATE
+  ), short AS (
+    SELECT l.ord FROM khata_batch_leg l JOIN locked a ON a.id = l.account_id
+     WHERE l.amount < 0
+     GROUP BY l.ord, a.id, a.posted, a.pending, a.allow_overdraft
+    HAVING NOT a.allow_overdraft AND a.posted - a.pending < -sum(l.amount)
+  )
+  UPDATE khata_batch_entry SET status = 'refused' WHERE ord IN (SELECT ord FROM short);
+  UPDATE ledger_operation SET status = 'refused', entry_id = NULL, error_code = 'insufficient_funds',
+         error_message = 'The available balance is too low.'
+   WHERE id IN (SELECT op_id FROM khata_batch_entry WHERE status = 'refused');
+  UPDATE khata_batch_entry SET status = 'posted' WHERE status = 'claimed';
+
+  INSERT INTO ledger_entry (id, kind, reason_type, reason_token, idempotency_type, idempotency_token, actor_type,
+                            actor_id, effective_at, created_at, metadata, tags, reverses_id)
+  SELECT entry_id, spec->>'kind', spec->>'reason_type', spec->>'reason_token', spec->>'idem_type', spec->>'idem_token',
+         spec->>'actor_type', spec->>'actor_id', coalesce((spec->>'effective_at')::timestamptz, v_now), v_now,
+         coalesce(spec->'metadata', '{}'::jsonb), coalesce(spec->'tags', '[]'::jsonb), NULL
+    FROM khata_batch_entry WHERE status = 'posted' ORDER BY ord;
+  INSERT INTO ledger_posting (entry_id, account_id, asset_id, amount, effective_at)
+  SELECT e.entry_id, l.account_id, l.asset_id, l.amount, coalesce((e.spec->>'effective_at')::timestamptz, v_now)
+    FROM khata_batch_leg l JOIN khata_batch_entry e ON e.ord = l.ord WHERE e.status = 'posted' ORDER BY l.ord, l.leg;
+
+  UPDATE ledger_account a SET posted = a.posted + d.delta
+    FROM (SELECT l.account_id, sum(l.amount) AS delta FROM khata_batch_leg l JOIN khata_batch_entry e ON e.ord = l.ord
+           WHERE e.status = 'posted' AND l.is_owner GROUP BY l.account_id) d
+   WHERE a.id = d.account_id;
+  FOR v_spec IN
+    SELECT jsonb_build_array(l.account_id, sum(l.amount)) FROM khata_batch_leg l JOIN khata_batch_entry e ON e.ord = l.ord
+     WHERE e.status = 'posted' AND NOT l.is_owner GROUP BY l.account_id ORDER BY l.account_id
+  LOOP
+    UPDATE ledger_balanceshard SET posted = posted + (v_spec->>1)::bigint
+     WHERE account_id = (v_spec->>0)::bigint AND shard = v_shard;
   END LOOP;
-  RETURN to_jsonb(v_results);
+
+  -- Debits spend each account's lots first-in first-out (each account is in one entry only).
+  WITH debit AS (
+    SELECT l.account_id, -sum(l.amount) AS need, min(e.entry_id) AS entry_id
+      FROM khata_batch_leg l JOIN khata_batch_entry e ON e.ord = l.ord
+     WHERE e.status = 'posted' AND l.is_owner AND l.amount < 0 GROUP BY l.account_id
+  ), open AS (
+    SELECT lot.id, lot.account_id, lot.remaining,
+           sum(lot.remaining) OVER (PARTITION BY lot.account_id ORDER BY lot.id) AS upto
+      FROM ledger_lot lot WHERE lot.account_id IN (SELECT account_id FROM debit) AND lot.remaining > 0
+  ), take AS (
+    SELECT o.id, d.entry_id, least(o.remaining, d.need - (o.upto - o.remaining)) AS amount
+      FROM open o JOIN debit d ON d.account_id = o.account_id WHERE o.upto - o.remaining < d.need
+  ), spent AS (
+    UPDATE ledger_lot lot SET remaining = lot.remaining - t.amount FROM take t WHERE lot.id = t.id RETURNING lot.id
+  )
+  INSERT INTO ledger_lotconsumption (lot_id, entry_id, amount, created_at)
+  SELECT id, entry_id, amount, v_now FROM take ORDER BY entry_id, id;
+  -- Credits form lots with the entry's tags.
+  INSERT INTO ledger_lot (account_id, entry_id, amount, remaining, tags, source_lot_id, created_at)
+  SELECT l.account_id, e.entry_id, sum(l.amount), sum(l.amount), coalesce(e.spec->'tags', '[]'::jsonb), NULL, v_now
+    FROM khata_batch_leg l JOIN khata_batch_entry e ON e.ord = l.ord
+   WHERE e.status = 'posted' AND l.is_owner AND l.amount > 0
+   GROUP BY l.account_id, e.entry_id, e.spec->'tags' ORDER BY e.entry_id;
+
+  SELECT coalesce(jsonb_agg(
+           CASE e.status
+             WHEN 'posted' THEN jsonb_build_object('status', 'posted', 'entry_id', e.entry_id,
+                                  'account_ids', r.account_ids, 'balances', coalesce(r.balances, '{}'::jsonb))
+             WHEN 'refused' THEN jsonb_build_object('status', 'refused', 'error_code', 'insufficient_funds',
+                                  'error_message', 'The available balance is too low.')
+             ELSE khata_ledger_post(e.spec)
+           END ORDER BY e.ord), '[]'::jsonb)
+    INTO v_out
+    FROM khata_batch_entry e
+    LEFT JOIN (
+      SELECT l.ord, jsonb_agg(l.account_id ORDER BY l.leg) AS account_ids,
+             jsonb_object_agg(a.id::text, jsonb_build_array(a.posted, a.pending)) FILTER (WHERE a.id IS NOT NULL) AS balances
+        FROM khata_batch_leg l LEFT JOIN ledger_account a ON a.id = l.account_id AND l.is_owner
+       GROUP BY l.ord
+    ) r ON r.ord = e.ord;
+  RETURN v_out;
 END $$;
