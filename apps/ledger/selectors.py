@@ -107,7 +107,7 @@ def entry_trace(*, entry: Entry) -> dict:
     )
     created = (
         Lot.objects.filter(entry=entry)
-        .select_related("account__asset")
+        .select_related("account__asset", "entry")
         .prefetch_related(
             Prefetch("consumptions", queryset=LotConsumption.objects.select_related("entry").order_by("id"))
         )

@@ -46,6 +46,7 @@ def _entry_brief(entry: Entry) -> dict:
 
 
 def lot_out(lot: Lot) -> dict:
+    """A lot with where its money came from and what spent it."""
     return {
         "lot_id": lot.pk,
         "account": account_out(lot.account),
@@ -72,16 +73,5 @@ def trace_out(trace: dict) -> dict:
             }
             for c in trace["consumed"]
         ],
-        "created": [
-            {
-                "lot_id": lot.pk,
-                "account": account_out(lot.account),
-                "amount": lot.amount,
-                "remaining": lot.remaining,
-                "tags": tags_out(lot.tags),
-                "source_lot_id": lot.source_lot_id,
-                "spent_by": [{**_entry_brief(c.entry), "amount": c.amount} for c in lot.consumptions.all()],
-            }
-            for lot in trace["created"]
-        ],
+        "created": [lot_out(lot) for lot in trace["created"]],
     }

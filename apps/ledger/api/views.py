@@ -58,6 +58,16 @@ def _balance(result, owner: Ref, amount: dict, leg: int = 0) -> dict:
     return selectors.owner_balance(owner=owner, unit_type=amount["unit_type"], unit_token=amount["unit_token"])
 
 
+def _movement_answer(result, data: dict, owner: Ref) -> Response:
+    body = {
+        "entry_id": result.entry_id,
+        "owner": data["owner"],
+        "amount": data["amount"],
+        "balance": _balance_only(_balance(result, owner, data["amount"])),
+    }
+    return _answer(body, s.MovementResultSerializer, result.replayed)
+
+
 def _balance_only(balance: dict) -> dict:
     return {k: balance[k] for k in ("unit_type", "unit_token", "posted", "pending", "available")}
 
@@ -80,13 +90,7 @@ class DepositView(LedgerServiceView):
             idempotency_key=s.to_ref(data["idempotency_key"], "token"),
             tags=[(t["type"], t["token"]) for t in data["tags"]],
         )
-        body = {
-            "entry_id": result.entry_id,
-            "owner": data["owner"],
-            "amount": data["amount"],
-            "balance": _balance_only(_balance(result, owner, data["amount"])),
-        }
-        return _answer(body, s.MovementResultSerializer, result.replayed)
+        return _movement_answer(result, data, owner)
 
 
 class WithdrawalView(LedgerServiceView):
@@ -108,13 +112,7 @@ class WithdrawalView(LedgerServiceView):
             idempotency_key=s.to_ref(data["idempotency_key"], "token"),
             lot_tags=[(t["type"], t["token"]) for t in lot_filter.get("tags", [])],
         )
-        body = {
-            "entry_id": result.entry_id,
-            "owner": data["owner"],
-            "amount": data["amount"],
-            "balance": _balance_only(_balance(result, owner, data["amount"])),
-        }
-        return _answer(body, s.MovementResultSerializer, result.replayed)
+        return _movement_answer(result, data, owner)
 
 
 class TransferView(LedgerServiceView):
