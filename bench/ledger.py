@@ -40,6 +40,7 @@ ACCOUNTS = 10_000
 WORKERS = 8
 START_BALANCE = 1_000_000
 HTTP_CONNECTIONS = 16
+HTTP_CLIENT_PROCESSES = int(os.environ.get("BENCH_HTTP_PROCESSES", "16"))  # 16 x 1: no client-side GIL queueing
 
 
 def _django():
@@ -221,7 +222,7 @@ def _http_client(port: int, key: str, seconds: float, start_at: float, out) -> N
             latencies.append(time.perf_counter() - began)
             n += 1
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(HTTP_CONNECTIONS // 4)]
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(HTTP_CONNECTIONS // HTTP_CLIENT_PROCESSES)]
     for t in threads:
         t.start()
     for t in threads:
