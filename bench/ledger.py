@@ -264,7 +264,8 @@ def http_deposits(seconds: float) -> tuple[float, float, float]:
         out = multiprocessing.Queue()
         start_at = time.time() + 2
         clients = [
-            multiprocessing.Process(target=_http_client, args=(port, key, seconds, start_at, out)) for _ in range(4)
+            multiprocessing.Process(target=_http_client, args=(port, key, seconds, start_at, out))
+            for _ in range(HTTP_CLIENT_PROCESSES)
         ]
         for c in clients:
             c.start()
