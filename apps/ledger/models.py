@@ -11,7 +11,9 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-SYSTEM_SHARDS = 16  # balance rows per system account, so a hot account does not serialise writers
+# Balance rows per system account (a shard is picked at random per entry), so a hot account
+# does not serialise writers: 8 concurrent writers meet on a shard in about 1 entry in 10.
+SYSTEM_SHARDS = 64
 
 
 class Asset(models.Model):

@@ -85,7 +85,7 @@ BEGIN
     RETURN khata_ledger_account(p_asset, p_owner_type, p_owner_id, p_system);
   END IF;
   IF p_system <> '' THEN
-    INSERT INTO ledger_balanceshard (account_id, shard, posted) SELECT v_id, s, 0 FROM generate_series(0, 15) s;
+    INSERT INTO ledger_balanceshard (account_id, shard, posted) SELECT v_id, s, 0 FROM generate_series(0, 63) s;
   END IF;
   RETURN v_id;
 END $$;
@@ -130,7 +130,7 @@ DECLARE
   c_tags jsonb[] := '{}';
   v_balances jsonb := '{}'::jsonb;
   v_tags jsonb;
-  v_shard int := floor(random() * 16)::int;
+  v_shard int := floor(random() * 64)::int;
 BEGIN
   -- Claim the key. The entry id is reserved up front so the claim already points at it
   -- (the foreign key is checked at commit).
@@ -345,7 +345,7 @@ DECLARE
   v_results jsonb[] := '{}';
   v_out jsonb;
   v_now timestamptz := clock_timestamp();
-  v_shard int := floor(random() * 16)::int;
+  v_shard int := floor(random() * 64)::int;
   v_fast boolean;
 BEGIN
   CREATE TEMP TABLE IF NOT EXISTS khata_batch_entry (
