@@ -22,6 +22,7 @@ def user_upserted_handle(*, event, data: dict) -> None:
     user, created = user_upsert_from_platform(
         external_id=data["user_id"],
         fields={key: value for key, value in data.items() if key != "user_id"},
+        occurred_at=event.occurred_at,
     )
     if created:
         outbox_publish(

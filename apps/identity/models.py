@@ -18,6 +18,9 @@ class User(AbstractUser):
     country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2 code, e.g. SG.")
     language = models.CharField(max_length=8, default="en", help_text="Language for notifications, e.g. en.")
     is_employee = models.BooleanField(default=False, help_text="Employees may be exempt from some fees.")
+    platform_updated_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When the newest platform event applied to this user happened."
+    )
 
     history = HistoricalRecords(excluded_fields=["password", "last_login"])
 

@@ -81,16 +81,22 @@ UPSERTABLE_FIELDS = ("country", "language", "first_name", "last_name", "is_emplo
 
 
 @transaction.atomic
-def user_upsert_from_platform(*, external_id: str, fields: dict) -> tuple[User, bool]:
-    """Create or update the end user the platform knows as `external_id`."""
+def user_upsert_from_platform(*, external_id: str, fields: dict, occurred_at=None) -> tuple[User, bool]:
+    """Create or update the end user the platform knows as `external_id`. Events can arrive out
+    of order (retries, parallel workers): one older than the last applied is ignored."""
     values = {key: value for key, value in fields.items() if key in UPSERTABLE_FIELDS}
     user, created = User.objects.select_for_update().get_or_create(
-        external_id=external_id, defaults={"username": f"ext-{external_id}", **values}
+        external_id=external_id,
+        defaults={"username": f"ext-{external_id}", "platform_updated_at": occurred_at, **values},
     )
     if created:
         user.set_unusable_password()
         user.save(update_fields=["password"])
         return user, True
+    if occurred_at is not None and user.platform_updated_at is not None and occurred_at < user.platform_updated_at:
+        return user, False
+    if occurred_at is not None:
+        values["platform_updated_at"] = occurred_at
     changed = [key for key, value in values.items() if getattr(user, key) != value]
     for key in changed:
         setattr(user, key, values[key])

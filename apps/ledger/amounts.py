@@ -3,6 +3,10 @@
 from dataclasses import dataclass
 
 BIGINT_MAX = 2**63 - 1
+# The most one movement may carry (a quadrillion smallest units: $1,000,000,000 in micros).
+# Far above any real payment, and far enough below BIGINT_MAX that no balance — an owner's
+# or a system shard's — can overflow from a run of them.
+MAX_UNIT_COUNT = 10**15
 
 
 @dataclass(frozen=True)

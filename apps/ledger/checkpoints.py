@@ -8,8 +8,11 @@ from django.utils import timezone
 
 from apps.ledger.models import Checkpoint
 
-# Entries newer than this may still be committing with a lower id; leave them to the next run.
-SETTLE_DELAY = timedelta(seconds=60)
+# An entry's id is taken when its transaction starts writing, and it becomes visible at commit.
+# A checkpoint only covers entries older than this, so a transaction that is still open with a
+# lower id cannot commit into a range already hashed; no ledger transaction runs this long
+# (the posting path is one statement; batch runs commit every 1,000 entries).
+SETTLE_DELAY = timedelta(minutes=10)
 CHECKPOINT_LOCK = 7_300_001  # advisory lock id: one checkpoint writer at a time
 
 DIGEST_SQL = """

@@ -174,3 +174,19 @@ def test_every_event_of_a_large_batch_is_dispatched(svc, django_capture_on_commi
 
     assert InboundEvent.objects.filter(status=InboundEvent.Status.PROCESSED).count() == 250
     assert User.objects.filter(external_id__startswith="bulk-").count() == 250
+
+
+@pytest.mark.django_db
+def test_an_older_user_event_arriving_late_does_not_overwrite_newer_data(svc, django_capture_on_commit_callbacks):
+    newer = event_envelope(payload={"userId": "late-1", "country": "SG", "firstName": "New"})
+    older = event_envelope(payload={"userId": "late-1", "country": "ID", "firstName": "Old"})
+    older["occurredAt"] = "2020-01-01T00:00:00Z"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        svc.post(URL, {"events": [newer]}, format="json")
+    with django_capture_on_commit_callbacks(execute=True):
+        svc.post(URL, {"events": [older]}, format="json")
+
+    user = User.objects.get(external_id="late-1")
+    assert (user.country, user.first_name) == ("SG", "New")
+    assert InboundEvent.objects.filter(status=InboundEvent.Status.PROCESSED).count() == 2

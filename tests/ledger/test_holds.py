@@ -18,6 +18,14 @@ HOLDS = "/api/v1/ledger/holds"
 SHOP = Ref("merchant", "shop-1")
 
 
+def _expired_hold(who: Ref, count: int, ago: timedelta) -> Hold:
+    """A hold whose expiry has passed (created live, then its clock moved back)."""
+    hold = _hold(who, count, expires_at=timezone.now() + timedelta(hours=1))
+    Hold.objects.filter(pk=hold.pk).update(expires_at=timezone.now() - ago)
+    hold.refresh_from_db()
+    return hold
+
+
 def _hold(who: Ref, count: int, **kwargs) -> Hold:
     hold, replayed = hold_create(
         owner=who,
@@ -243,7 +251,7 @@ def test_voiding_a_posted_hold_is_409(ledger_api):
 def test_holds_expire_voids_expired_holds_and_leaves_unexpired_ones():
     # given one hold past its expiry and one still within it
     who = funded(100)
-    expired = _hold(who, 30, expires_at=timezone.now() - timedelta(minutes=1))
+    expired = _expired_hold(who, 30, timedelta(minutes=1))
     alive = _hold(who, 20, expires_at=timezone.now() + timedelta(hours=1))
     assert balance(who)["pending"] == 50
 
@@ -263,9 +271,21 @@ def test_holds_expire_voids_expired_holds_and_leaves_unexpired_ones():
     assert ledger_verify().ok
 
 
+def test_a_hold_cannot_be_created_already_expired(ledger_api):
+    who = funded(100)
+
+    response = ledger_api.post(
+        "/api/v1/ledger/holds", hold_body(who, 10, expiresAt="2020-01-01T00:00:00Z"), format="json"
+    )
+
+    assert response.status_code == 400
+    assert "expiresAt" in response.json()["error"]["fields"]
+    assert balance(who)["pending"] == 0
+
+
 def test_an_expired_hold_cannot_be_voided_and_stays_released():
     who = funded(100)
-    hold = _hold(who, 30, expires_at=timezone.now() - timedelta(seconds=1))
+    hold = _expired_hold(who, 30, timedelta(seconds=1))
     holds_expire()
 
     with pytest.raises(HoldNotPending):

@@ -10,6 +10,7 @@ from apps.events.templating import TemplateRenderError, template_render
 logger = logging.getLogger(__name__)
 
 DEFAULT_LANGUAGE = "en"
+TITLE_LIMIT = 200
 
 
 def notification_template_pick(*, kind: str, language: str) -> NotificationTemplate | None:
@@ -44,7 +45,8 @@ def notification_send(*, user, kind: str, payload: dict, source_message=None) ->
             source_message=source_message,
         )
         try:
-            notification.title = template_render(template.title, context)
+            # the title column holds 200 characters; a long variable must not lose the message
+            notification.title = template_render(template.title, context)[:TITLE_LIMIT]
             notification.body = template_render(template.body, context)
             channel = channel_get(channel_name)
             if channel is None:

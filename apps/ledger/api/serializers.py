@@ -4,7 +4,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.ledger.amounts import BIGINT_MAX, Amount, Ref
+from apps.ledger.amounts import MAX_UNIT_COUNT, Amount, Ref
 from apps.ledger.assets import asset_get
 from apps.ledger.exceptions import UnknownAsset
 
@@ -31,13 +31,13 @@ class StrictIntegerField(serializers.Field):
 
     default_error_messages = {
         "invalid": "Must be a JSON integer count of the smallest unit (no decimals, no quotes).",
-        "range": f"Must be between 1 and {BIGINT_MAX}.",
+        "range": f"Must be between 1 and {MAX_UNIT_COUNT}.",
     }
 
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
-        if data < 1 or data > BIGINT_MAX:
+        if data < 1 or data > MAX_UNIT_COUNT:
             self.fail("range")
         return data
 

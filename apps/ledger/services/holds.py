@@ -8,7 +8,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from apps.ledger.amounts import BIGINT_MAX, Amount, Ref
+from apps.ledger.amounts import MAX_UNIT_COUNT, Amount, Ref
 from apps.ledger.assets import asset_get
 from apps.ledger.exceptions import (
     HoldAmountTooLarge,
@@ -67,10 +67,12 @@ def hold_create(
     destination_system: str = SYSTEM_WITHDRAWALS,
 ) -> tuple[Hold, bool]:
     """Reserve `amount` of the owner's available balance. Returns (hold, replayed)."""
-    if amount.unit_count <= 0 or amount.unit_count > BIGINT_MAX:
+    if amount.unit_count <= 0 or amount.unit_count > MAX_UNIT_COUNT:
         raise InvalidInput("The amount must be positive.", fields={"amount": {"unit_count": ["Must be > 0."]}})
     if not str(idempotency_key.value).strip():
         raise InvalidInput("An idempotency key is required.", fields={"idempotency_key": ["Required."]})
+    if expires_at is not None and expires_at <= timezone.now():
+        raise InvalidInput("expiresAt must be in the future.", fields={"expires_at": ["In the past."]})
     expires_at = expires_at or timezone.now() + DEFAULT_HOLD_TTL
     asset = asset_get(amount.unit_type, amount.unit_token)
     request_hash = _request_hash(
@@ -147,7 +149,7 @@ def hold_post(*, hold_id: int, actor: Ref, amount: int | None = None) -> tuple[H
     """Move all (default) or part of a held amount; the rest is released."""
     hold = _hold_locked(hold_id)
     post_amount = hold.amount if amount is None else amount
-    if hold.status == Hold.Status.POSTED and hold.posted_amount == post_amount:
+    if hold.status == Hold.Status.POSTED and (amount is None or hold.posted_amount == amount):
         return hold, PostResult(hold.posted_entry_id, replayed=True)
     if hold.status != Hold.Status.PENDING:
         raise HoldNotPending(f"The hold is {hold.status}.")
@@ -202,6 +204,9 @@ def holds_expire(*, now: datetime | None = None, limit: int = EXPIRE_BATCH) -> i
     )
     expired = 0
     for hold_id in ids:
-        hold = hold_void(hold_id=hold_id, actor=Ref("system", "hold_expiry"), status=Hold.Status.EXPIRED)
-        expired += hold.status == Hold.Status.EXPIRED
+        try:
+            hold_void(hold_id=hold_id, actor=Ref("system", "hold_expiry"), status=Hold.Status.EXPIRED)
+        except HoldNotPending:
+            continue  # posted or voided since the list was read
+        expired += 1
     return expired

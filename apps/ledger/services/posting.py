@@ -10,7 +10,7 @@ from datetime import datetime
 
 from django.db import IntegrityError, connection, transaction
 
-from apps.ledger.amounts import BIGINT_MAX, Amount, Ref, tags_normalize
+from apps.ledger.amounts import MAX_UNIT_COUNT, Amount, Ref, tags_normalize
 from apps.ledger.assets import asset_get
 from apps.ledger.exceptions import (
     REFUSALS,
@@ -71,9 +71,10 @@ def _ref_check(name: str, ref: Ref, value_name: str) -> None:
 
 def _leg_json(leg: Leg, index: int) -> dict:
     count = leg.amount.unit_count
-    if count == 0 or abs(count) > BIGINT_MAX:
+    if count == 0 or abs(count) > MAX_UNIT_COUNT:
         raise InvalidInput(
-            "Amounts must be non-zero and fit in 64 bits.", fields={f"legs.{index}.amount": ["Out of range."]}
+            f"Amounts must be non-zero and at most {MAX_UNIT_COUNT}.",
+            fields={f"legs.{index}.amount": ["Out of range."]},
         )
     targets = sum([leg.owner is not None, bool(leg.system), leg.account_id is not None])
     if targets != 1:
@@ -100,6 +101,25 @@ def _leg_json(leg: Leg, index: int) -> dict:
     return out
 
 
+def _filters_check(legs) -> None:
+    """A lot filter chooses which lots one debit spends; with several debits from the same owner
+    account in one entry it would be ambiguous which lots each may take."""
+    debits: dict[tuple, int] = defaultdict(int)
+    filtered: set[tuple] = set()
+    for leg in legs:
+        if leg.owner is None or leg.amount.unit_count >= 0:
+            continue
+        account = (str(leg.owner.type), str(leg.owner.value), leg.amount.unit_type, leg.amount.unit_token)
+        debits[account] += 1
+        if leg.lot_tags or leg.lot_exclude:
+            filtered.add(account)
+    if any(debits[account] > 1 for account in filtered):
+        raise InvalidInput(
+            "A lot filter applies to an owner's only debit in the entry.",
+            fields={"legs": ["Several debits with a filter."]},
+        )
+
+
 def spec_payload(spec: EntrySpec) -> dict:
     """Validate an entry and turn it into the JSON the database function takes."""
     _ref_check("actor", spec.actor, "id")
@@ -108,6 +128,7 @@ def spec_payload(spec: EntrySpec) -> dict:
     if len(spec.legs) < 2:
         raise InvalidInput("An entry needs at least two postings.", fields={"legs": ["At least two."]})
     legs = [_leg_json(leg, i) for i, leg in enumerate(spec.legs)]
+    _filters_check(spec.legs)
     sums: dict[int, int] = defaultdict(int)
     for leg in legs:
         sums[leg["asset_id"]] += leg["amount"]
@@ -274,6 +295,9 @@ def entry_reverse(*, entry_id: int, actor: Ref, reason: Ref, idempotency_key: Re
         raise InvalidInput("No such entry.", fields={"entry_id": ["Not found."]}, code="not_found")
     if entry.reverses_id is not None:
         raise NotReversible("A reversal cannot itself be reversed.")
+    earlier = Entry.objects.filter(reverses=entry).values_list("idempotency_type", "idempotency_token").first()
+    if earlier is not None and earlier != (str(idempotency_key.type), str(idempotency_key.value)):
+        raise AlreadyReversed(f"Entry {entry.pk} was already reversed.")
     legs = tuple(
         Leg(
             Amount(p.asset.unit_type, p.asset.unit_token, -p.amount),
@@ -298,7 +322,7 @@ def entry_reverse(*, entry_id: int, actor: Ref, reason: Ref, idempotency_key: Re
 
 
 def _positive(amount: Amount) -> None:
-    if amount.unit_count <= 0 or amount.unit_count > BIGINT_MAX:
+    if amount.unit_count <= 0 or amount.unit_count > MAX_UNIT_COUNT:
         raise InvalidInput(
-            "The amount must be positive and fit in 64 bits.", fields={"amount": {"unit_count": ["Must be > 0."]}}
+            f"The amount must be between 1 and {MAX_UNIT_COUNT}.", fields={"amount": {"unit_count": ["Must be > 0."]}}
         )

@@ -403,14 +403,14 @@ BEGIN
                              is_owner = system IS NULL
    WHERE account_id IS NULL;
 
-  -- Lock the owner accounts in id order; refuse entries whose debits exceed what is available.
-  WITH locked AS (
-    SELECT a.id, a.posted, a.pending, a.allow_overdraft FROM ledger_account a
-     WHERE a.id IN (SELECT l.account_id FROM khata_batch_leg l JOIN khata_batch_entry e ON e.ord = l.ord
-                     WHERE l.is_owner AND e.status = 'claimed')
-     ORDER BY a.id FOR NO KEY UPDATE
-  ), short AS (
-    SELECT l.ord FROM khata_batch_leg l JOIN locked a ON a.id = l.account_id
+  -- Lock the owner accounts in id order (a statement of its own, so it always runs whole),
+  -- then refuse entries whose debits exceed what is available.
+  PERFORM 1 FROM ledger_account a
+   WHERE a.id IN (SELECT l.account_id FROM khata_batch_leg l JOIN khata_batch_entry e ON e.ord = l.ord
+                   WHERE l.is_owner AND e.status = 'claimed')
+   ORDER BY a.id FOR NO KEY UPDATE;
+  WITH short AS (
+    SELECT l.ord FROM khata_batch_leg l JOIN ledger_account a ON a.id = l.account_id
      WHERE l.amount < 0
      GROUP BY l.ord, a.id, a.posted, a.pending, a.allow_overdraft
     HAVING NOT a.allow_overdraft AND a.posted - a.pending < -sum(l.amount)
@@ -460,12 +460,21 @@ BEGIN
   )
   INSERT INTO ledger_lotconsumption (lot_id, entry_id, amount, created_at)
   SELECT id, entry_id, amount, v_now FROM take ORDER BY entry_id, id;
-  -- Credits form lots with the entry's tags.
+  -- every debit must have found lots for all of it (lots always cover a balance)
+  IF EXISTS (
+    SELECT 1 FROM khata_batch_leg l JOIN khata_batch_entry e ON e.ord = l.ord
+     WHERE e.status = 'posted' AND l.is_owner AND l.amount < 0
+     GROUP BY e.entry_id
+    HAVING -sum(l.amount) <> (SELECT coalesce(sum(c.amount), 0) FROM ledger_lotconsumption c WHERE c.entry_id = e.entry_id)
+  ) THEN
+    RAISE EXCEPTION 'lots do not cover a debit in this batch' USING ERRCODE = 'check_violation';
+  END IF;
+  -- Credits form lots with the entry's tags, one per credit leg (as entry by entry).
   INSERT INTO ledger_lot (account_id, entry_id, amount, remaining, tags, source_lot_id, created_at)
-  SELECT l.account_id, e.entry_id, sum(l.amount), sum(l.amount), coalesce(e.spec->'tags', '[]'::jsonb), NULL, v_now
+  SELECT l.account_id, e.entry_id, l.amount, l.amount, coalesce(e.spec->'tags', '[]'::jsonb), NULL, v_now
     FROM khata_batch_leg l JOIN khata_batch_entry e ON e.ord = l.ord
    WHERE e.status = 'posted' AND l.is_owner AND l.amount > 0
-   GROUP BY l.account_id, e.entry_id, e.spec->'tags' ORDER BY e.entry_id;
+   ORDER BY e.entry_id, l.leg;
 
   SELECT coalesce(jsonb_agg(
            CASE e.status
