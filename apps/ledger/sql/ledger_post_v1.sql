@@ -246,37 +246,22 @@ BEGIN
     CONTINUE WHEN v_amounts[v_i] > 0 OR NOT (v_ids[v_i] = ANY(v_own_ids));
     v_need := -v_amounts[v_i];
     v_posting := v_postings->(v_i - 1);
-    -- the common case (plain FIFO): walk the open-lots index one lot at a time
-    IF NOT (v_posting ? 'lot_tags' OR v_posting ? 'lot_exclude' OR v_posting ? 'prefer_entry') THEN
-      LOOP
+    -- one lot at a time: plain FIFO walks the open-lots index; a filtered or reversal debit
+    -- looks only at matching lots (preferring the reversed entry's own)
+    LOOP
+      IF NOT (v_posting ? 'lot_tags' OR v_posting ? 'lot_exclude' OR v_posting ? 'prefer_entry') THEN
         SELECT l.id, l.remaining, l.tags INTO v_lot FROM ledger_lot l
          WHERE l.account_id = v_ids[v_i] AND l.remaining > 0 ORDER BY l.id LIMIT 1 FOR NO KEY UPDATE;
-        EXIT WHEN NOT FOUND;
-        v_take := least(v_lot.remaining, v_need);
-        WITH spent AS (UPDATE ledger_lot SET remaining = remaining - v_take WHERE id = v_lot.id)
-        INSERT INTO ledger_lotconsumption (lot_id, entry_id, amount, created_at) VALUES (v_lot.id, v_entry_id, v_take, v_now);
-        c_lot := c_lot || v_lot.id;
-        c_asset := c_asset || v_assets[v_i];
-        c_left := c_left || v_take;
-        c_tags := c_tags || v_lot.tags;
-        v_need := v_need - v_take;
-        EXIT WHEN v_need = 0;
-      END LOOP;
-      IF v_need > 0 THEN
-        RAISE EXCEPTION 'lots of account % do not cover its balance (short by %)', v_ids[v_i], v_need
-          USING ERRCODE = 'check_violation';
+      ELSE
+        SELECT l.id, l.remaining, l.tags INTO v_lot FROM ledger_lot l
+         WHERE l.account_id = v_ids[v_i] AND l.remaining > 0
+           AND (NOT (v_posting ? 'lot_tags') OR l.tags @> (v_posting->'lot_tags'))
+           AND (NOT (v_posting ? 'lot_exclude') OR NOT EXISTS (
+                 SELECT 1 FROM jsonb_array_elements(v_posting->'lot_exclude') x WHERE l.tags @> jsonb_build_array(x.value)))
+         ORDER BY (l.entry_id = (v_posting->>'prefer_entry')::bigint) DESC NULLS LAST, l.id
+         LIMIT 1 FOR NO KEY UPDATE;
       END IF;
-      CONTINUE;
-    END IF;
-    FOR v_lot IN
-      SELECT l.id, l.remaining, l.tags FROM ledger_lot l
-       WHERE l.account_id = v_ids[v_i] AND l.remaining > 0
-         AND (NOT (v_posting ? 'lot_tags') OR l.tags @> (v_posting->'lot_tags'))
-         AND (NOT (v_posting ? 'lot_exclude') OR NOT EXISTS (
-               SELECT 1 FROM jsonb_array_elements(v_posting->'lot_exclude') x WHERE l.tags @> jsonb_build_array(x.value)))
-       ORDER BY (l.entry_id = (v_posting->>'prefer_entry')::bigint) DESC NULLS LAST, l.id
-       FOR NO KEY UPDATE
-    LOOP
+      EXIT WHEN NOT FOUND;
       v_take := least(v_lot.remaining, v_need);
       WITH spent AS (UPDATE ledger_lot SET remaining = remaining - v_take WHERE id = v_lot.id)
       INSERT INTO ledger_lotconsumption (lot_id, entry_id, amount, created_at) VALUES (v_lot.id, v_entry_id, v_take, v_now);
