@@ -232,6 +232,7 @@ def test_void_releases_the_held_money(ledger_api):
     # voiding again answers the same and releases nothing twice
     again = ledger_api.post(f"{HOLDS}/{hold['holdId']}/void", {}, format="json")
     assert (again.status_code, again.json()["status"]) == (200, "voided")
+    assert again["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in response
     assert balance(who)["pending"] == 0
     assert ledger_verify().ok
 

@@ -222,8 +222,9 @@ class HoldVoidView(LedgerServiceView):
     )
     def post(self, request, hold_id: int):
         data = _valid(s.HoldVoidSerializer, request)
-        hold = hold_void(hold_id=_hold_or_404(hold_id).pk, actor=_actor(data, request))
-        return Response(s.HoldResultSerializer(_hold_body(hold)).data)
+        already_voided = _hold_or_404(hold_id).status == Hold.Status.VOIDED
+        hold = hold_void(hold_id=hold_id, actor=_actor(data, request))
+        return Response(s.HoldResultSerializer(_hold_body(hold)).data, headers=REPLAYED if already_voided else None)
 
 
 class EntryReverseView(LedgerServiceView):
