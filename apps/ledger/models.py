@@ -39,6 +39,9 @@ class Account(models.Model):
     allow_overdraft = models.BooleanField(default=False)
     posted = models.BigIntegerField(default=0, help_text="For system accounts the balance lives in balance shards.")
     pending = models.BigIntegerField(default=0, help_text="Amount reserved by pending holds.")
+    fifo_from = models.BigIntegerField(
+        default=0, help_text="Every lot of this account with a lower id is spent: first-in first-out starts here."
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -160,7 +163,9 @@ class Lot(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["account", "id"], name="ledger_lot_open", condition=Q(remaining__gt=0)),
+            # not partial on "remaining": spending a lot then changes no indexed column, so
+            # PostgreSQL updates it in place (HOT); Account.fifo_from keeps the walk short
+            models.Index(fields=["account", "id"], name="ledger_lot_account"),
         ]
 
     def __str__(self) -> str:

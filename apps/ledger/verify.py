@@ -32,6 +32,9 @@ CHECKS = {
         SELECT l.id, l.remaining, l.amount - coalesce(c.total, 0) FROM ledger_lot l
           LEFT JOIN (SELECT lot_id, sum(amount) total FROM ledger_lotconsumption GROUP BY lot_id) c ON c.lot_id = l.id
          WHERE l.remaining <> l.amount - coalesce(c.total, 0)""",
+    "unspent_lots_below_fifo_start": """
+        SELECT a.id, a.fifo_from, l.id FROM ledger_account a JOIN ledger_lot l ON l.account_id = a.id
+         WHERE l.id < a.fifo_from AND l.remaining > 0""",
     "lots_do_not_cover_balance": """
         SELECT a.id, a.posted, coalesce(l.total, 0) FROM ledger_account a
           LEFT JOIN (SELECT account_id, sum(remaining) total FROM ledger_lot GROUP BY account_id) l ON l.account_id = a.id

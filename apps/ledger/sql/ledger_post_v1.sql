@@ -76,9 +76,10 @@ BEGIN
   IF v_id IS NOT NULL THEN
     RETURN v_id;
   END IF;
-  INSERT INTO ledger_account (asset_id, owner_type, owner_id, system_name, allow_overdraft, posted, pending, created_at)
+  INSERT INTO ledger_account (asset_id, owner_type, owner_id, system_name, allow_overdraft, posted, pending,
+                              fifo_from, created_at)
   VALUES (p_asset, CASE WHEN p_system <> '' THEN '' ELSE p_owner_type END,
-          CASE WHEN p_system <> '' THEN '' ELSE p_owner_id END, p_system, p_system <> '', 0, 0, now())
+          CASE WHEN p_system <> '' THEN '' ELSE p_owner_id END, p_system, p_system <> '', 0, 0, 0, now())
   ON CONFLICT DO NOTHING
   RETURNING id INTO v_id;
   IF v_id IS NULL THEN  -- created by a concurrent transaction that has now committed
@@ -121,6 +122,8 @@ DECLARE
   v_refusal text;
   v_own_ids bigint[] := '{}';
   v_own_deltas bigint[] := '{}';
+  v_own_fifo bigint[] := '{}';
+  v_k int;
   v_sys_ids bigint[] := '{}';
   v_sys_deltas bigint[] := '{}';
   -- lots consumed by this entry, in order: the tags that follow the money to its credits
@@ -174,12 +177,13 @@ BEGIN
   -- Lock the owner accounts in id order (system accounts are never locked: their balance is
   -- sharded) and check every debit before writing anything.
   FOR v_acc IN
-    SELECT a.id, a.asset_id, a.allow_overdraft, a.posted, a.pending FROM ledger_account a
+    SELECT a.id, a.asset_id, a.allow_overdraft, a.posted, a.pending, a.fifo_from FROM ledger_account a
      WHERE a.id = ANY(v_ids) AND a.system_name = '' ORDER BY a.id FOR NO KEY UPDATE
   LOOP
     v_debit := 0;
     v_own_ids := v_own_ids || v_acc.id;
     v_own_deltas := v_own_deltas || 0::bigint;
+    v_own_fifo := v_own_fifo || v_acc.fifo_from;
     FOR v_i IN 1..v_n LOOP
       CONTINUE WHEN v_ids[v_i] <> v_acc.id;
       IF v_assets[v_i] <> v_acc.asset_id THEN
@@ -225,14 +229,7 @@ BEGIN
   INSERT INTO ledger_posting (entry_id, account_id, asset_id, amount, effective_at)
   SELECT v_entry_id, a, s, m, v_effective FROM unnest(v_ids, v_assets, v_amounts) AS t(a, s, m);
 
-  -- Balances: owner accounts (locked above) in place; system accounts on a random shard.
-  FOR v_acc IN
-    UPDATE ledger_account a SET posted = a.posted + d.delta FROM unnest(v_own_ids, v_own_deltas) AS d(id, delta)
-     WHERE a.id = d.id
-    RETURNING a.id, a.posted, a.pending
-  LOOP
-    v_balances := v_balances || jsonb_build_object(v_acc.id::text, jsonb_build_array(v_acc.posted, v_acc.pending));
-  END LOOP;
+  -- Balances: system accounts on a random shard here; owner accounts (locked above) after the lots.
   -- one system account at a time, in id order, so shard row locks are always taken in one order
   FOR v_acc IN
     SELECT t.id, sum(t.delta) AS delta FROM unnest(v_sys_ids, v_sys_deltas) AS t(id, delta) GROUP BY t.id ORDER BY t.id
@@ -250,8 +247,14 @@ BEGIN
     -- looks only at matching lots (preferring the reversed entry's own)
     LOOP
       IF NOT (v_posting ? 'lot_tags' OR v_posting ? 'lot_exclude' OR v_posting ? 'prefer_entry') THEN
+        v_k := array_position(v_own_ids, v_ids[v_i]);
         SELECT l.id, l.remaining, l.tags INTO v_lot FROM ledger_lot l
-         WHERE l.account_id = v_ids[v_i] AND l.remaining > 0 ORDER BY l.id LIMIT 1 FOR NO KEY UPDATE;
+         WHERE l.account_id = v_ids[v_i] AND l.id >= v_own_fifo[v_k] AND l.remaining > 0
+         ORDER BY l.id LIMIT 1 FOR NO KEY UPDATE;
+        -- plain FIFO spends from the oldest open lot: every lot below this one is spent
+        IF FOUND THEN
+          v_own_fifo[v_k] := v_lot.id;
+        END IF;
       ELSE
         SELECT l.id, l.remaining, l.tags INTO v_lot FROM ledger_lot l
          WHERE l.account_id = v_ids[v_i] AND l.remaining > 0
@@ -313,6 +316,15 @@ BEGIN
       INSERT INTO ledger_lot (account_id, entry_id, amount, remaining, tags, source_lot_id, created_at)
       VALUES (v_ids[v_i], v_entry_id, v_need, v_need, v_entry_tags, NULL, v_now);
     END IF;
+  END LOOP;
+
+  FOR v_acc IN
+    UPDATE ledger_account a SET posted = a.posted + d.delta, fifo_from = d.fifo
+      FROM unnest(v_own_ids, v_own_deltas, v_own_fifo) AS d(id, delta, fifo)
+     WHERE a.id = d.id
+    RETURNING a.id, a.posted, a.pending
+  LOOP
+    v_balances := v_balances || jsonb_build_object(v_acc.id::text, jsonb_build_array(v_acc.posted, v_acc.pending));
   END LOOP;
 
   RETURN jsonb_build_object('status', 'posted', 'entry_id', v_entry_id, 'account_ids', to_jsonb(v_ids),
@@ -436,7 +448,8 @@ BEGIN
   ), open AS (
     SELECT lot.id, lot.account_id, lot.remaining,
            sum(lot.remaining) OVER (PARTITION BY lot.account_id ORDER BY lot.id) AS upto
-      FROM ledger_lot lot WHERE lot.account_id IN (SELECT account_id FROM debit) AND lot.remaining > 0
+      FROM ledger_lot lot JOIN ledger_account acc ON acc.id = lot.account_id
+     WHERE lot.account_id IN (SELECT account_id FROM debit) AND lot.id >= acc.fifo_from AND lot.remaining > 0
   ), take AS (
     SELECT o.id, d.entry_id, least(o.remaining, d.need - (o.upto - o.remaining)) AS amount
       FROM open o JOIN debit d ON d.account_id = o.account_id WHERE o.upto - o.remaining < d.need
@@ -445,6 +458,13 @@ BEGIN
   )
   INSERT INTO ledger_lotconsumption (lot_id, entry_id, amount, created_at)
   SELECT id, entry_id, amount, v_now FROM take ORDER BY entry_id, id;
+  -- first-in first-out spent every lot below the last one it touched
+  UPDATE ledger_account a SET fifo_from = t.last_lot
+    FROM (SELECT l.account_id, max(c.lot_id) AS last_lot
+            FROM ledger_lotconsumption c JOIN ledger_lot l ON l.id = c.lot_id
+           WHERE c.entry_id IN (SELECT entry_id FROM khata_batch_entry WHERE status = 'posted')
+           GROUP BY l.account_id) t
+   WHERE a.id = t.account_id;
   -- every debit must have found lots for all of it (lots always cover a balance)
   IF EXISTS (
     SELECT 1 FROM khata_batch_leg l JOIN khata_batch_entry e ON e.ord = l.ord
