@@ -22,7 +22,7 @@ from tests.events.receiver import Receiver
 from tests.factories.events import event_envelope
 
 ROOT = Path(__file__).resolve().parent.parent
-WAIT_SECONDS = 20
+WAIT_SECONDS = 90  # generous: a loaded CI machine can be slow to start a worker
 
 
 def _database_url() -> str:
