@@ -129,7 +129,9 @@ def test_logs_are_json_lines_with_the_request_id_and_never_the_key():
     _, key = api_client_create(name="svc", scopes=["ledger:write"])
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
-    console = next(h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler) and h.formatter)
+    from pythonjsonlogger.json import JsonFormatter
+
+    console = next(h for h in logging.getLogger().handlers if isinstance(h.formatter, JsonFormatter))
     buffer = io.StringIO()
     previous = console.setStream(buffer)
     try:
