@@ -6,7 +6,7 @@ import os
 bind = os.environ.get("KHATA_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_WORKERS", "2"))
 threads = int(os.environ.get("WEB_THREADS", "4"))
-worker_class = "gthread"
+worker_class = os.environ.get("WEB_WORKER_CLASS", "gthread")
 accesslog = None
 logconfig_dict = {
     "version": 1,
