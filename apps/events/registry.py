@@ -46,10 +46,6 @@ def event_type_get(name: str) -> EventType | None:
     return _EVENT_TYPES.get(name)
 
 
-def event_types() -> list[EventType]:
-    return [_EVENT_TYPES[name] for name in sorted(_EVENT_TYPES)]
-
-
 def outbox_consumer_register(name: str, *, consume: Callable[..., None], wants: Callable[..., bool]) -> OutboxConsumer:
     consumer = OutboxConsumer(name, consume, wants)
     _CONSUMERS[name] = consumer

@@ -6,7 +6,3 @@ def notifications_inbox(*, user, unread_only: bool = False):
     if unread_only:
         queryset = queryset.filter(read_at=None)
     return queryset.order_by("-created_at", "-id")
-
-
-def notifications_unread_count(*, user) -> int:
-    return notifications_inbox(user=user, unread_only=True).count()

@@ -40,14 +40,5 @@ def asset_get(unit_type: str, unit_token: str) -> Asset:
     return asset
 
 
-def asset_by_id(asset_id: int) -> Asset:
-    for asset in _CACHE.values():
-        if asset.pk == asset_id:
-            return asset
-    asset = Asset.objects.get(pk=asset_id)
-    _CACHE[(asset.unit_type, asset.unit_token)] = asset
-    return asset
-
-
 def asset_cache_clear() -> None:
     _CACHE.clear()

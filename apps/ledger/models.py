@@ -11,10 +11,6 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-# Balance rows per system account (a shard is picked at random per entry), so a hot account
-# does not serialise writers: 8 concurrent writers meet on a shard in about 1 entry in 10.
-SYSTEM_SHARDS = 64
-
 
 class Asset(models.Model):
     unit_type = models.CharField(max_length=40, help_text="e.g. currency_micros, points")
@@ -75,6 +71,10 @@ class Account(models.Model):
 
 
 class BalanceShard(models.Model):
+    """One of 64 balance rows of a system account (the posting function picks one at random per
+    entry), so a hot account does not serialise writers: 8 concurrent writers meet on a shard
+    in about 1 entry in 10."""
+
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="shards", db_index=False)
     shard = models.PositiveSmallIntegerField()
     posted = models.BigIntegerField(default=0)

@@ -93,12 +93,6 @@ def entry_get(*, entry_id: int) -> Entry | None:
     )
 
 
-def entry_touches_owner(*, entry: Entry, owner: Ref) -> bool:
-    return any(
-        p.account.owner_type == str(owner.type) and p.account.owner_id == str(owner.value) for p in entry.postings.all()
-    )
-
-
 def entry_trace(*, entry: Entry) -> dict:
     """Where the entry's money came from (lots it consumed) and where it went (lots it
     created, and what later spent them)."""
@@ -114,16 +108,3 @@ def entry_trace(*, entry: Entry) -> dict:
         .order_by("id")
     )
     return {"entry": entry, "consumed": list(consumed), "created": list(created)}
-
-
-def lots_for_owner(*, owner: Ref):
-    return (
-        Lot.objects.filter(
-            account__owner_type=str(owner.type), account__owner_id=str(owner.value), account__system_name=""
-        )
-        .select_related("entry", "account__asset")
-        .prefetch_related(
-            Prefetch("consumptions", queryset=LotConsumption.objects.select_related("entry").order_by("id"))
-        )
-        .order_by("id")
-    )
