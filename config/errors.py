@@ -39,6 +39,12 @@ class InvalidInput(KhataError):
     message = "Some fields are invalid."
 
 
+class NotFoundError(KhataError):
+    status_code = status.HTTP_404_NOT_FOUND
+    code = "not_found"
+    message = "Not found."
+
+
 class Conflict(KhataError):
     status_code = status.HTTP_409_CONFLICT
     code = "conflict"

@@ -1,4 +1,12 @@
-from config.errors import BusinessRuleRefused, Conflict, InvalidInput
+from config.errors import BusinessRuleRefused, Conflict, InvalidInput, NotFoundError
+
+
+class EntryNotFound(NotFoundError):
+    message = "No such entry."
+
+
+class HoldNotFound(NotFoundError):
+    message = "No such hold."
 
 
 class UnknownAsset(InvalidInput):

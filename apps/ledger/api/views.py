@@ -236,8 +236,6 @@ class EntryReverseView(LedgerServiceView):
     )
     def post(self, request, entry_id: int):
         data = _valid(s.ReverseSerializer, request)
-        if selectors.entry_get(entry_id=entry_id) is None:
-            raise NotFound("No such entry.")
         result = entry_reverse(
             entry_id=entry_id,
             actor=Ref(data["actor"]["type"], data["actor"]["id"]),

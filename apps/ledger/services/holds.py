@@ -12,6 +12,7 @@ from apps.ledger.amounts import MAX_UNIT_COUNT, Amount, Ref
 from apps.ledger.assets import asset_get
 from apps.ledger.exceptions import (
     HoldAmountTooLarge,
+    HoldNotFound,
     HoldNotPending,
     IdempotencyKeyReused,
     InsufficientFunds,
@@ -131,7 +132,7 @@ def hold_create(
 def _hold_locked(hold_id: int) -> Hold:
     hold = Hold.objects.select_for_update().filter(pk=hold_id).first()
     if hold is None:
-        raise InvalidInput("No such hold.", fields={"hold_id": ["Not found."]}, code="not_found")
+        raise HoldNotFound()
     return hold
 
 

@@ -15,6 +15,7 @@ from apps.ledger.assets import asset_get
 from apps.ledger.exceptions import (
     REFUSALS,
     AlreadyReversed,
+    EntryNotFound,
     IdempotencyKeyReused,
     NotReversible,
 )
@@ -292,7 +293,7 @@ def entry_reverse(*, entry_id: int, actor: Ref, reason: Ref, idempotency_key: Re
     from the lots the entry created; money given back keeps the tags it had."""
     entry = Entry.objects.filter(pk=entry_id).prefetch_related("postings__asset").first()
     if entry is None:
-        raise InvalidInput("No such entry.", fields={"entry_id": ["Not found."]}, code="not_found")
+        raise EntryNotFound()
     if entry.reverses_id is not None:
         raise NotReversible("A reversal cannot itself be reversed.")
     earlier = Entry.objects.filter(reverses=entry).values_list("idempotency_type", "idempotency_token").first()
