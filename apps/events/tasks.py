@@ -1,10 +1,8 @@
 """Celery tasks: load by id, call one service, own the retry schedule."""
 
-import logging
-
 from celery import shared_task
 
-from apps.events.broker import BROKER_ERRORS
+from apps.events.broker import tasks_publish
 from apps.events.retry_policy import SWEEP_BATCH, SWEEP_GRACE
 from apps.events.services.inbound import inbound_event_process, inbound_events_due, inbound_events_enqueue
 from apps.events.services.outbox import (
@@ -15,14 +13,9 @@ from apps.events.services.outbox import (
     outbox_messages_enqueue,
 )
 
-logger = logging.getLogger(__name__)
-
 
 def _schedule_retry(task, argument, delay: int) -> None:
-    try:
-        task.apply_async((argument,), countdown=delay)
-    except BROKER_ERRORS:
-        logger.warning("broker unavailable; %s %s left for the sweeper", task.name, argument)
+    tasks_publish(task, [argument], countdown=delay)
 
 
 @shared_task(acks_late=True)

@@ -1,5 +1,7 @@
 """Value types of the ledger's public contract: amounts, parties, reasons, keys, tags."""
 
+import hashlib
+import json
 from dataclasses import dataclass
 
 BIGINT_MAX = 2**63 - 1
@@ -47,3 +49,8 @@ def tags_normalize(tags) -> list[list[str]]:
         else:
             pairs.add((str(tag[0]), str(tag[1])))
     return [list(pair) for pair in sorted(pairs)]
+
+
+def request_hash(request: dict) -> str:
+    """What makes two requests "the same" for one idempotency key."""
+    return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()

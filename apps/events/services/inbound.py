@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework import serializers
 
-from apps.events.broker import BROKER_ERRORS
+from apps.events.broker import tasks_publish
 from apps.events.models import InboundEvent
 from apps.events.registry import event_type_get, payload_validate
 from apps.events.retry_policy import (
@@ -120,16 +120,9 @@ def inbound_events_enqueue(*, event_ids: list[int]) -> int:
     events stay pending in PostgreSQL and the sweeper enqueues them later."""
     from apps.events.tasks import inbound_events_dispatch_task
 
-    sent = 0
-    for start in range(0, len(event_ids), DISPATCH_CHUNK):
-        chunk = event_ids[start : start + DISPATCH_CHUNK]
-        try:
-            inbound_events_dispatch_task.delay(chunk)
-        except BROKER_ERRORS:
-            logger.warning("broker unavailable; %d inbound events left for the sweeper", len(event_ids) - sent)
-            break
-        sent += len(chunk)
-    return sent
+    chunks = [event_ids[start : start + DISPATCH_CHUNK] for start in range(0, len(event_ids), DISPATCH_CHUNK)]
+    sent_chunks = tasks_publish(inbound_events_dispatch_task, chunks)
+    return sum(len(chunk) for chunk in chunks[:sent_chunks])
 
 
 def inbound_event_process(*, event_id: int) -> ProcessOutcome:

@@ -5,7 +5,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from apps.events.broker import BROKER_ERRORS
+from apps.events.broker import tasks_publish
 from apps.events.models import DeliveryAttempt, OutboxDelivery, OutboxMessage, WebhookSubscription
 from apps.events.registry import outbox_consumer_get, outbox_consumers
 from apps.events.retry_policy import (
@@ -37,23 +37,13 @@ def outbox_publish(*, topic: str, payload: dict, user=None) -> OutboxMessage:
 def outbox_messages_enqueue(*, message_ids: list[int]) -> None:
     from apps.events.tasks import outbox_message_fanout_task
 
-    for message_id in message_ids:
-        try:
-            outbox_message_fanout_task.delay(message_id)
-        except BROKER_ERRORS:
-            logger.warning("broker unavailable; outbox messages left for the sweeper")
-            return
+    tasks_publish(outbox_message_fanout_task, message_ids)
 
 
 def outbox_deliveries_enqueue(*, delivery_ids: list[int]) -> None:
     from apps.events.tasks import outbox_delivery_attempt_task
 
-    for delivery_id in delivery_ids:
-        try:
-            outbox_delivery_attempt_task.delay(delivery_id)
-        except BROKER_ERRORS:
-            logger.warning("broker unavailable; outbox deliveries left for the sweeper")
-            return
+    tasks_publish(outbox_delivery_attempt_task, delivery_ids)
 
 
 def outbox_message_fanout(*, message_id: int) -> list[int]:

@@ -1,14 +1,12 @@
 """Two-phase movements: reserve (hold), then post all or part of it, or void it."""
 
-import hashlib
-import json
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from apps.ledger.amounts import MAX_UNIT_COUNT, Amount, Ref
+from apps.ledger.amounts import MAX_UNIT_COUNT, Amount, Ref, request_hash
 from apps.ledger.assets import asset_get
 from apps.ledger.exceptions import (
     HoldAmountTooLarge,
@@ -35,18 +33,14 @@ def _account_id(asset_id: int, *, owner: Ref | None = None, system: str = "") ->
         return cursor.fetchone()[0]
 
 
-def _request_hash(**parts) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _claim(idempotency_key: Ref, request_hash: str) -> Operation | None:
+def _claim(idempotency_key: Ref, claimed_hash: str) -> Operation | None:
     """Insert the operation row for this key; returns the existing one if the key was used."""
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO ledger_operation (idempotency_type, idempotency_token, request_hash, status, error_code,"
             " error_message, created_at) VALUES (%s, %s, %s, 'succeeded', '', '', now())"
             " ON CONFLICT (idempotency_type, idempotency_token) DO NOTHING RETURNING id",
-            [str(idempotency_key.type), str(idempotency_key.value), request_hash],
+            [str(idempotency_key.type), str(idempotency_key.value), claimed_hash],
         )
         row = cursor.fetchone()
     if row is not None:
@@ -76,19 +70,21 @@ def hold_create(
         raise InvalidInput("expiresAt must be in the future.", fields={"expires_at": ["In the past."]})
     expires_at = expires_at or timezone.now() + DEFAULT_HOLD_TTL
     asset = asset_get(amount.unit_type, amount.unit_token)
-    request_hash = _request_hash(
-        owner=[owner.type, owner.value],
-        actor=[actor.type, actor.value],
-        amount=amount.as_dict(),
-        reason=[reason.type, reason.value],
-        destination=[destination.type, destination.value] if destination else None,
-        destination_system=destination_system,
+    hold_hash = request_hash(
+        dict(
+            owner=[owner.type, owner.value],
+            actor=[actor.type, actor.value],
+            amount=amount.as_dict(),
+            reason=[reason.type, reason.value],
+            destination=[destination.type, destination.value] if destination else None,
+            destination_system=destination_system,
+        )
     )
     refusal = None
     with transaction.atomic():
-        existing = _claim(idempotency_key, request_hash)
+        existing = _claim(idempotency_key, hold_hash)
         if existing is not None:
-            if existing.request_hash != request_hash or (existing.hold_id is None and existing.status == "succeeded"):
+            if existing.request_hash != hold_hash or (existing.hold_id is None and existing.status == "succeeded"):
                 raise IdempotencyKeyReused()
             if existing.status == Operation.Status.REFUSED:
                 refusal = InsufficientFunds(existing.error_message)

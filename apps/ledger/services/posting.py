@@ -2,7 +2,6 @@
 (apps/ledger/sql): claim the idempotency key, lock owner accounts in id order, check balances,
 write the entry, postings, balances and lots — one round trip per entry."""
 
-import hashlib
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -10,7 +9,7 @@ from datetime import datetime
 
 from django.db import IntegrityError, connection, transaction
 
-from apps.ledger.amounts import MAX_UNIT_COUNT, Amount, Ref, tags_normalize
+from apps.ledger.amounts import MAX_UNIT_COUNT, Amount, Ref, request_hash, tags_normalize
 from apps.ledger.assets import asset_get
 from apps.ledger.exceptions import (
     REFUSALS,
@@ -151,9 +150,7 @@ def spec_payload(spec: EntrySpec) -> dict:
         payload["effective_at"] = spec.effective_at.isoformat()
     if spec.reverses is not None:
         payload["reverses"] = spec.reverses
-    # What makes two requests "the same" for their idempotency key.
-    identity = {k: v for k, v in payload.items() if k not in ("idem_type", "idem_token")}
-    payload["request_hash"] = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+    payload["request_hash"] = request_hash({k: v for k, v in payload.items() if k not in ("idem_type", "idem_token")})
     return payload
 
 
