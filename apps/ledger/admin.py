@@ -1,10 +1,10 @@
 """The ledger in the back office: read-only for everyone, including superusers."""
 
 from django.contrib import admin
-from django.db.models import Sum
 
 from apps.identity.admin_export import CsvExportMixin
 from apps.ledger.models import Account, Asset, Checkpoint, Entry, Hold, Lot, LotConsumption, Posting
+from apps.ledger.selectors import account_posted
 
 
 class LedgerReadOnly(CsvExportMixin, admin.ModelAdmin):
@@ -36,9 +36,7 @@ class AccountAdmin(LedgerReadOnly):
 
     @admin.display(description="Posted")
     def balance(self, obj) -> int:
-        if obj.system_name:
-            return obj.shards.aggregate(t=Sum("posted"))["t"] or 0
-        return obj.posted
+        return account_posted(obj)
 
 
 class PostingInline(admin.TabularInline):

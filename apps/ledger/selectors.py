@@ -13,10 +13,15 @@ def owner_ref_for_user(user) -> Ref:
     return Ref("user", user.external_id or f"khata-{user.pk}")
 
 
-def balance_view(account: Account) -> dict:
-    posted = account.posted
+def account_posted(account: Account) -> int:
+    """An owner account keeps its balance on its row; a system account across its shards."""
     if account.system_name:
-        posted = BalanceShard.objects.filter(account=account).aggregate(t=Sum("posted"))["t"] or 0
+        return BalanceShard.objects.filter(account=account).aggregate(t=Sum("posted"))["t"] or 0
+    return account.posted
+
+
+def balance_view(account: Account) -> dict:
+    posted = account_posted(account)
     return {
         "unit_type": account.asset.unit_type,
         "unit_token": account.asset.unit_token,
