@@ -49,9 +49,6 @@ class OwnerSerializer(StrictSerializer):
     type = serializers.CharField(max_length=40)
     id = serializers.CharField(max_length=128)
 
-    def to_ref(self, data) -> Ref:
-        return Ref(data["type"], data["id"])
-
 
 class TypedTokenSerializer(StrictSerializer):
     type = serializers.CharField(max_length=64)
@@ -108,6 +105,11 @@ def to_amount(data) -> Amount:
 
 def to_ref(data, value_key: str) -> Ref:
     return Ref(data["type"], data[value_key])
+
+
+def to_party(data) -> Ref:
+    """An owner, creator or actor {type, id}."""
+    return to_ref(data, "id")
 
 
 class LotFilterSerializer(StrictSerializer):

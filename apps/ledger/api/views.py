@@ -81,10 +81,10 @@ class DepositView(LedgerServiceView):
     )
     def post(self, request):
         data = _valid(s.DepositSerializer, request)
-        owner = Ref(data["owner"]["type"], data["owner"]["id"])
+        owner = s.to_party(data["owner"])
         result = deposit(
             owner=owner,
-            creator=Ref(data["creator"]["type"], data["creator"]["id"]),
+            creator=s.to_party(data["creator"]),
             amount=s.to_amount(data["amount"]),
             reason=s.to_ref(data["reason"], "token"),
             idempotency_key=s.to_ref(data["idempotency_key"], "token"),
@@ -102,11 +102,11 @@ class WithdrawalView(LedgerServiceView):
     )
     def post(self, request):
         data = _valid(s.WithdrawalSerializer, request)
-        owner = Ref(data["owner"]["type"], data["owner"]["id"])
+        owner = s.to_party(data["owner"])
         lot_filter = data.get("from") or {}
         result = withdraw(
             owner=owner,
-            actor=Ref(data["actor"]["type"], data["actor"]["id"]),
+            actor=s.to_party(data["actor"]),
             amount=s.to_amount(data["amount"]),
             reason=s.to_ref(data["reason"], "token"),
             idempotency_key=s.to_ref(data["idempotency_key"], "token"),
@@ -124,12 +124,12 @@ class TransferView(LedgerServiceView):
     )
     def post(self, request):
         data = _valid(s.TransferSerializer, request)
-        source = Ref(data["from"]["type"], data["from"]["id"])
-        destination = Ref(data["to"]["type"], data["to"]["id"])
+        source = s.to_party(data["from"])
+        destination = s.to_party(data["to"])
         result = transfer(
             source=source,
             destination=destination,
-            actor=Ref(data["actor"]["type"], data["actor"]["id"]),
+            actor=s.to_party(data["actor"]),
             amount=s.to_amount(data["amount"]),
             reason=s.to_ref(data["reason"], "token"),
             idempotency_key=s.to_ref(data["idempotency_key"], "token"),
@@ -169,13 +169,13 @@ class HoldCreateView(LedgerServiceView):
         data = _valid(s.HoldCreateSerializer, request)
         to = data.get("to")
         hold, replayed = hold_create(
-            owner=Ref(data["owner"]["type"], data["owner"]["id"]),
-            actor=Ref(data["actor"]["type"], data["actor"]["id"]),
+            owner=s.to_party(data["owner"]),
+            actor=s.to_party(data["actor"]),
             amount=s.to_amount(data["amount"]),
             reason=s.to_ref(data["reason"], "token"),
             idempotency_key=s.to_ref(data["idempotency_key"], "token"),
             expires_at=data.get("expires_at"),
-            destination=Ref(to["type"], to["id"]) if to else None,
+            destination=s.to_party(to) if to else None,
         )
         return _answer(_hold_body(hold), s.HoldResultSerializer, replayed)
 
@@ -189,7 +189,7 @@ def _hold_or_404(hold_id: int) -> Hold:
 
 def _actor(data, request) -> Ref:
     actor = data.get("actor")
-    return Ref(actor["type"], actor["id"]) if actor else Ref("api_client", request.auth.prefix)
+    return s.to_party(actor) if actor else Ref("api_client", request.auth.prefix)
 
 
 class HoldPostView(LedgerServiceView):
@@ -238,7 +238,7 @@ class EntryReverseView(LedgerServiceView):
         data = _valid(s.ReverseSerializer, request)
         result = entry_reverse(
             entry_id=entry_id,
-            actor=Ref(data["actor"]["type"], data["actor"]["id"]),
+            actor=s.to_party(data["actor"]),
             reason=s.to_ref(data["reason"], "token"),
             idempotency_key=s.to_ref(data["idempotency_key"], "token"),
         )
