@@ -144,17 +144,18 @@ class TransferView(LedgerServiceView):
 
 
 def _hold_body(hold: Hold) -> dict:
-    asset = hold.account.asset
-    owner = Ref(hold.account.owner_type, hold.account.owner_id)
+    # read fresh: the hold's account balance has just changed
+    account = Account.objects.select_related("asset").get(pk=hold.account_id)
+    asset = account.asset
     return {
         "hold_id": hold.pk,
         "status": hold.status,
-        "owner": {"type": owner.type, "id": owner.value},
+        "owner": {"type": account.owner_type, "id": account.owner_id},
         "amount": {"unit_type": asset.unit_type, "unit_token": asset.unit_token, "unit_count": hold.amount},
         "expires_at": hold.expires_at,
         "posted_amount": hold.posted_amount,
         "entry_id": hold.posted_entry_id,
-        "balance": selectors.balance_view(Account.objects.select_related("asset").get(pk=hold.account_id)),
+        "balance": selectors.balance_view(account),
     }
 
 
