@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 KHATA_BIND ?= 127.0.0.1:8000
 export KHATA_BIND
 
-.PHONY: run test setup venv services migrate lint check-deploy openapi bench clean
+.PHONY: run test setup venv services migrate browser lint check-deploy openapi bench clean
 
 run: setup
 	@$(PY) manage.py collectstatic --noinput -v 0
@@ -20,7 +20,7 @@ run: setup
 	@echo ""
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho -f Procfile start
 
-test: venv services
+test: venv services browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest
 
@@ -38,6 +38,12 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 services: venv
 	@$(PY) -m config.preflight
+
+# The browser tests drive Debian's chromium (never a downloaded browser).
+browser:
+	@test -x /usr/bin/chromium || { echo "installing Debian's chromium for the browser tests"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium >/dev/null; }
 
 migrate: services
 	@$(PY) manage.py migrate --noinput -v 0

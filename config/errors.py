@@ -93,6 +93,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     if isinstance(exc, KhataError):
         if getattr(exc, "replayed", False):
             headers["Idempotent-Replayed"] = "true"  # the same refusal, remembered for this key
+        if getattr(exc, "retry_after", None):
+            headers["Retry-After"] = str(exc.retry_after)
         return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code, headers=headers)
     if isinstance(exc, RequestDataTooBig):
         err = RequestTooLarge()

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "apps.identity",
     "apps.events",
     "apps.ledger",
+    "apps.giftcards",
 ]
 
 MIDDLEWARE = [
@@ -109,6 +110,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "wallet"
+LOGOUT_REDIRECT_URL = "login"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -133,6 +137,7 @@ CACHES = {
 }
 
 # --- security (strict unless DEBUG) ---
+TRUST_X_FORWARDED_FOR = env.bool("TRUST_X_FORWARDED_FOR", default=False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
@@ -231,6 +236,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.ledger.tasks.ledger_holds_expire_task",
         "schedule": schedule(timedelta(seconds=60)),
     },
+    "giftcards: confirm or reverse redemptions awaiting the vendor": {
+        "task": "apps.giftcards.tasks.giftcard_redemptions_reconcile_task",
+        "schedule": schedule(timedelta(seconds=60)),
+    },
     "ledger: journal checkpoint": {
         "task": "apps.ledger.tasks.ledger_checkpoint_task",
         "schedule": schedule(timedelta(minutes=5)),
@@ -240,6 +249,21 @@ CELERY_BEAT_SCHEDULE = {
 # --- Events ---
 EVENTS_MAX_BATCH = 1000
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+
+# --- Gift cards ---
+# Card numbers are kept only as HMAC-SHA256 fingerprints under this key (and their last 4
+# digits). Changing it makes earlier fingerprints unmatchable: rotate only with a re-key plan.
+_DEV_FINGERPRINT_KEY = "khata-development-card-fingerprint-key"
+GIFTCARD_FINGERPRINT_KEY = env.str("GIFTCARD_FINGERPRINT_KEY", default="" if PRODUCTION else _DEV_FINGERPRINT_KEY)
+if not GIFTCARD_FINGERPRINT_KEY:
+    raise ImproperlyConfigured("GIFTCARD_FINGERPRINT_KEY must be set when KHATA_ENV=production")
+# scrypt cost for sandbox card PINs (2**14 = 16 MiB, tens of milliseconds per check)
+GIFTCARD_PIN_SCRYPT_N = env.int("GIFTCARD_PIN_SCRYPT_N", default=2**14)
+# failed redemption attempts allowed per user, per card and per IP address within the window
+GIFTCARD_MAX_FAILURES = env.int("GIFTCARD_MAX_FAILURES", default=5)
+GIFTCARD_FAILURE_WINDOW_SECONDS = env.int("GIFTCARD_FAILURE_WINDOW_SECONDS", default=15 * 60)
+# a redemption the vendor has not confirmed is retried with backoff, then reversed
+GIFTCARD_CONFIRM_MAX_ATTEMPTS = env.int("GIFTCARD_CONFIRM_MAX_ATTEMPTS", default=8)
 
 # --- Admin ---
 ADMIN_SITE_HEADER = "Khata back office"

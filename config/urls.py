@@ -1,8 +1,12 @@
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from apps.giftcards.web import redeem_page
+from apps.ledger.web import wallet_page
 from config.health import HealthzView
 
 admin.site.site_header = settings.ADMIN_SITE_HEADER
@@ -13,6 +17,7 @@ api_v1 = [
     path("", include("apps.identity.api.urls")),
     path("", include("apps.events.api.urls")),
     path("", include("apps.ledger.api.urls")),
+    path("", include("apps.giftcards.api.urls")),
 ]
 
 urlpatterns = [
@@ -21,6 +26,11 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include(api_v1)),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("wallet", wallet_page, name="wallet"),
+    path("giftcards/redeem", redeem_page, name="giftcard-redeem"),
+    path("", RedirectView.as_view(pattern_name="wallet"), name="home"),
 ]
 
 handler400 = "config.errors.json_bad_request"

@@ -29,7 +29,8 @@ ROLES: tuple[Role, ...] = (
     Role(
         name="Marketing",
         edit_apps=("offers", "points"),
-        edit_models=("events.notificationtemplate",),
+        edit_models=("events.notificationtemplate", "giftcards.issuancebatch"),
+        view_models=("giftcards.sandboxcard",),
     ),
     Role(
         name="Finance",
@@ -46,8 +47,12 @@ ROLES: tuple[Role, ...] = (
             "ledger.entry",
             "ledger.posting",
             "ledger.hold",
+            "ledger.lot",
+            "giftcards.redemption",
+            "giftcards.redemptionattempt",
+            "giftcards.sandboxcard",
         ),
-        extra=("events.replay_inboundevent",),
+        extra=("events.replay_inboundevent", "giftcards.reconcile_redemption"),
     ),
 )
 

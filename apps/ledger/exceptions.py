@@ -60,3 +60,12 @@ class AccountNotFound(InvalidInput):
 
 
 REFUSALS = {cls.code: cls for cls in (InsufficientFunds, NotReversible)}
+
+
+class RefundNotAllowed(BusinessRuleRefused):
+    code = "refund_not_allowed"
+    message = "This money cannot be refunded to a payment method (its refund policy forbids it)."
+
+
+# the posting function's refusal when a debit's lot filter leaves too little money to spend
+LOT_FILTER_REFUSAL = "Not enough money matching the requested tags."

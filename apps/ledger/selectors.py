@@ -113,3 +113,36 @@ def entry_trace(*, entry: Entry) -> dict:
         .order_by("id")
     )
     return {"entry": entry, "consumed": list(consumed), "created": list(created)}
+
+
+def owner_lots(*, owner: Ref):
+    """Every lot of the owner's accounts, oldest first, with the entry that created it and the
+    entries that spent from it: where each unit came from and where it went."""
+    return (
+        Lot.objects.filter(
+            account__owner_type=str(owner.type), account__owner_id=str(owner.value), account__system_name=""
+        )
+        .select_related("account__asset", "entry")
+        .prefetch_related(
+            Prefetch("consumptions", queryset=LotConsumption.objects.select_related("entry").order_by("id"))
+        )
+        .order_by("id")
+    )
+
+
+def owner_debit(*, entry_id: int, owner: Ref) -> dict | None:
+    """What an entry took from the owner (their debit posting), or None if it took nothing."""
+    posting = (
+        Posting.objects.filter(
+            entry_id=entry_id,
+            amount__lt=0,
+            account__owner_type=str(owner.type),
+            account__owner_id=str(owner.value),
+            account__system_name="",
+        )
+        .select_related("asset")
+        .first()
+    )
+    if posting is None:
+        return None
+    return {"unit_type": posting.asset.unit_type, "unit_token": posting.asset.unit_token, "unit_count": -posting.amount}

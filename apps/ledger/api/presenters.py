@@ -50,6 +50,7 @@ def lot_out(lot: Lot) -> dict:
     return {
         "lot_id": lot.pk,
         "account": account_out(lot.account),
+        "asset": {"unit_type": lot.account.asset.unit_type, "unit_token": lot.account.asset.unit_token},
         "amount": lot.amount,
         "remaining": lot.remaining,
         "tags": tags_out(lot.tags),

@@ -138,6 +138,27 @@ class WithdrawalSerializer(StrictSerializer):
         return fields
 
 
+class RefundSerializer(StrictSerializer):
+    owner = OwnerSerializer()
+    actor = OwnerSerializer()
+    destination = serializers.ChoiceField(
+        choices=["payment_method", "balance"],
+        help_text="payment_method: money leaves to the owner's card/bank, only from refundable lots; "
+        "balance: the purchase is reversed and the money returns to the owner's balance with its tags.",
+    )
+    amount = AmountSerializer(required=False, help_text="Required for payment_method.")
+    purchase_entry_id = serializers.IntegerField(min_value=1, required=False, help_text="Required for balance.")
+    reason = TypedTokenSerializer()
+    idempotency_key = IdempotencyKeySerializer()
+
+    def validate(self, attrs):
+        if attrs["destination"] == "payment_method" and "amount" not in attrs:
+            raise serializers.ValidationError({"amount": ["Required for a refund to a payment method."]})
+        if attrs["destination"] == "balance" and "purchase_entry_id" not in attrs:
+            raise serializers.ValidationError({"purchase_entry_id": ["Required for a refund to the balance."]})
+        return attrs
+
+
 class TransferSerializer(StrictSerializer):
     actor = OwnerSerializer()
     amount = AmountSerializer()
@@ -269,6 +290,7 @@ class OwnerBalancesSerializer(serializers.Serializer):
 class TraceLotSerializer(serializers.Serializer):
     lot_id = serializers.IntegerField()
     account = serializers.DictField()
+    asset = serializers.DictField(required=False)
     amount = serializers.IntegerField()
     remaining = serializers.IntegerField(required=False)
     tags = TagSerializer(many=True)
@@ -281,3 +303,7 @@ class TraceSerializer(serializers.Serializer):
     entry_id = serializers.IntegerField()
     consumed = TraceLotSerializer(many=True, help_text="Lots this entry spent: where its money came from.")
     created = TraceLotSerializer(many=True, help_text="Lots this entry made: where its money went, and what spent it.")
+
+
+class RefundResultSerializer(MovementResultSerializer):
+    destination = serializers.CharField()

@@ -12,10 +12,20 @@ from apps.identity.permissions import HasScope, IsEndUser
 from apps.ledger import selectors
 from apps.ledger.amounts import Ref
 from apps.ledger.api import serializers as s
-from apps.ledger.api.presenters import entry_out, trace_out
+from apps.ledger.api.presenters import entry_out, lot_out, trace_out
 from apps.ledger.exceptions import AssetMismatch
 from apps.ledger.models import Account, Hold
-from apps.ledger.services import deposit, entry_reverse, hold_create, hold_post, hold_void, transfer, withdraw
+from apps.ledger.services import (
+    deposit,
+    entry_reverse,
+    hold_create,
+    hold_post,
+    hold_void,
+    refund_to_balance,
+    refund_to_payment_method,
+    transfer,
+    withdraw,
+)
 from config.errors import InvalidInput
 
 WRITE = "ledger:write"
@@ -379,3 +389,67 @@ class MeEntriesView(EntryListMixin, generics.ListAPIView):
     @extend_schema(summary="My entries, newest first (cursor-paginated)", tags=["me"])
     def get(self, request, *args, **kwargs):
         return self.list(request)
+
+
+class LotCursor(CursorPagination):
+    ordering = "-id"
+    page_size = 50
+    page_size_query_param = "pageSize"
+    max_page_size = 500
+
+
+class MeLotsView(generics.ListAPIView):
+    """The data behind the wallet picture: each lot, where it came from and what spent it."""
+
+    authentication_classes = [UserTokenAuthentication, SessionAuthentication]
+    permission_classes = [IsEndUser]
+    serializer_class = s.TraceLotSerializer
+    pagination_class = LotCursor
+
+    def get_queryset(self):
+        return selectors.owner_lots(owner=selectors.owner_ref_for_user(self.request.user))
+
+    @extend_schema(summary="My money's lots: where each came from and what spent it (newest first)", tags=["me"])
+    def get(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(s.TraceLotSerializer([lot_out(lot) for lot in page], many=True).data)
+
+
+class RefundView(LedgerServiceView):
+    @extend_schema(
+        summary="Refund to a payment method (only refundable money) or back to the balance (reverses the purchase)",
+        description="422 refund_not_allowed when the money that would go out is tagged refund_policy:no_refunds.",
+        request=s.RefundSerializer,
+        responses={201: s.RefundResultSerializer, 200: s.RefundResultSerializer},
+        tags=["ledger"],
+    )
+    def post(self, request):
+        data = _valid(s.RefundSerializer, request)
+        owner = s.to_party(data["owner"])
+        common = {
+            "actor": s.to_party(data["actor"]),
+            "reason": s.to_ref(data["reason"], "token"),
+            "idempotency_key": s.to_ref(data["idempotency_key"], "token"),
+        }
+        if data["destination"] == "payment_method":
+            result = refund_to_payment_method(owner=owner, amount=s.to_amount(data["amount"]), **common)
+            amount = data["amount"]
+        else:
+            debit = selectors.owner_debit(entry_id=data["purchase_entry_id"], owner=owner)
+            if debit is None:
+                raise InvalidInput(
+                    "purchaseEntryId is not a payment by this owner.",
+                    fields={"purchase_entry_id": ["Not a payment by this owner."]},
+                )
+            result = refund_to_balance(purchase_entry_id=data["purchase_entry_id"], **common)
+            amount = debit
+        body = {
+            "entry_id": result.entry_id,
+            "owner": data["owner"],
+            "amount": amount,
+            "destination": data["destination"],
+            "balance": _balance_only(
+                selectors.owner_balance(owner=owner, unit_type=amount["unit_type"], unit_token=amount["unit_token"])
+            ),
+        }
+        return _answer(body, s.RefundResultSerializer, result.replayed)

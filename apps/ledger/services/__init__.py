@@ -1,7 +1,7 @@
 """The only writers of the ledger. Import from here:
 
 from apps.ledger.services import deposit, withdraw, transfer, entry_post, entries_post_batch,
-    entry_reverse, hold_create, hold_post, hold_void
+    entry_reverse, hold_create, hold_post, hold_void, refund_to_payment_method, refund_to_balance
 """
 
 from apps.ledger.services.holds import hold_create, hold_post, hold_void, holds_expire
@@ -16,6 +16,7 @@ from apps.ledger.services.posting import (
     transfer,
     withdraw,
 )
+from apps.ledger.services.refunds import refund_to_balance, refund_to_payment_method
 
 __all__ = [
     "EntrySpec",
@@ -29,6 +30,8 @@ __all__ = [
     "hold_post",
     "hold_void",
     "holds_expire",
+    "refund_to_balance",
+    "refund_to_payment_method",
     "transfer",
     "withdraw",
 ]
