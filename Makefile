@@ -53,6 +53,7 @@ lint: venv
 
 check-deploy: venv
 	KHATA_ENV=production DEBUG=false SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(64))') \
+		GIFTCARD_FINGERPRINT_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(32))') \
 		ALLOWED_HOSTS=khata.example.com $(PY) manage.py check --deploy --fail-level WARNING
 
 openapi: venv

@@ -91,6 +91,7 @@ def test_deploy_check_passes_with_production_settings():
         "KHATA_ENV": "production",
         "DEBUG": "false",
         "SECRET_KEY": "k" * 20 + "-production-secret-" + "x9Y" * 15,
+        "GIFTCARD_FINGERPRINT_KEY": "card-fingerprint-key-" + "q7Z" * 10,
         "ALLOWED_HOSTS": "khata.example.com",
     }
 
@@ -115,6 +116,21 @@ def test_production_refuses_to_start_without_a_secret_key():
 
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_production_refuses_to_start_without_a_card_fingerprint_key():
+    env = {k: v for k, v in os.environ.items() if k != "GIFTCARD_FINGERPRINT_KEY"} | {
+        "KHATA_ENV": "production",
+        "ALLOWED_HOSTS": "x",
+        "SECRET_KEY": "k" * 50,
+    }
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+    assert result.returncode != 0
+    assert "GIFTCARD_FINGERPRINT_KEY must be set" in result.stderr
 
 
 @pytest.mark.django_db
