@@ -112,3 +112,39 @@ def test_event_flows_through_a_real_worker_to_webhook_and_inbox(worker):
         body=request["body"],
         signature=request["headers"]["X-Khata-Signature"],
     )
+
+
+@pytest.mark.worker
+def test_a_real_worker_completes_a_redemption_the_vendor_had_not_confirmed(worker, monkeypatch):
+    from django.utils import timezone
+
+    from apps.giftcards.models import Redemption, VendorRoute
+    from apps.giftcards.services import giftcard_redeem
+    from apps.giftcards.tasks import giftcard_redemptions_reconcile_task
+    from apps.giftcards.vendors import VendorUnavailable
+    from apps.giftcards.vendors.sandbox import SandboxVendor
+    from apps.ledger.selectors import owner_balance, owner_ref_for_user
+    from tests.factories.giftcards import sandbox_card
+    from tests.factories.identity import UserFactory
+
+    # given a redemption deposited while the vendor (in this process) could not confirm
+    VendorRoute.objects.get_or_create(card_prefix="7000", defaults={"name": "Khata sandbox", "kind": "sandbox"})
+    number, pin = sandbox_card(dollars=12)
+    user = UserFactory()
+
+    def unavailable(self, reference, idempotency_key):
+        raise VendorUnavailable("timed out")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(SandboxVendor, "redeem", unavailable)
+        redemption = giftcard_redeem(user=user, card_number=number, pin=pin)
+    assert redemption.state == Redemption.State.AWAITING_VENDOR
+    Redemption.objects.filter(pk=redemption.pk).update(next_attempt_at=timezone.now())
+
+    # when beat's reconcile task reaches a real worker (whose vendor answers)
+    giftcard_redemptions_reconcile_task.delay()
+
+    # then the redemption completes and the money becomes spendable
+    _wait_for(lambda: Redemption.objects.get(pk=redemption.pk).state == Redemption.State.COMPLETED, worker)
+    balance = owner_balance(owner=owner_ref_for_user(user), unit_type="currency_micros", unit_token="USD")
+    assert (balance["available"], balance["pending"]) == (12_000_000, 0)

@@ -4,7 +4,9 @@ from apps.ledger.amounts import Amount
 
 
 def sandbox_card(*, dollars: int = 100, currency: str = "USD", **kwargs) -> tuple[str, str]:
-    """Issue one Khata card (the sandbox route comes with the migrations); returns (number, pin)."""
+    """Issue one Khata card; returns (number, pin). The sandbox route comes with the migrations,
+    but a transactional test's flush removes migration data, so it is ensured here."""
+    VendorRoute.objects.get_or_create(card_prefix="7000", defaults={"name": "Khata sandbox", "kind": "sandbox"})
     [card] = sandbox_cards_issue(count=1, amount=Amount("currency_micros", currency, dollars * 1_000_000), **kwargs)
     return card
 

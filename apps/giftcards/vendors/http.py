@@ -14,7 +14,7 @@ route's circuit breaker.
 
 import os
 import time
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal
 from urllib.parse import quote
 
 import requests
@@ -88,12 +88,12 @@ class HttpVendor(GiftCardVendor):
                 amount=_amount(body["amount"], body["currency"]),
                 reference=_text(body["reference"], 120),
                 channel=body.get("channel") if body.get("channel") in ("ecommerce", "physical") else "",
-                where_sold=_text(body.get("whereSold", ""), 120),
+                where_sold=_text(body["whereSold"], 120) if body.get("whereSold") not in (None, "") else "",
                 value_kind=body.get("valueKind") if body.get("valueKind") in ("fixed", "variable") else "",
                 redeemed=body.get("redeemed") is True,
                 expired=body.get("expired") is True,
             )
-        except (ValueError, KeyError, TypeError, InvalidOperation):
+        except (ValueError, KeyError, TypeError, ArithmeticError):  # decimal's errors are ArithmeticErrors
             raise self._failed("verify answered a malformed body") from None
 
     def redeem(self, reference: str, idempotency_key: str) -> RedeemConfirmation:
@@ -123,7 +123,8 @@ def _amount(value, currency) -> Amount:
     """The vendor's decimal string in major units, exactly, as micros."""
     if not isinstance(value, str) or not isinstance(currency, str) or len(currency) != 3:
         raise ValueError("bad amount")
-    micros = Decimal(value) * MICROS
+    # exact: a wide context, so no digit of the vendor's string is rounded away
+    micros = Context(prec=60).multiply(Decimal(value), MICROS)
     if micros != micros.to_integral_value() or not 0 < micros <= MAX_UNIT_COUNT:
         raise ValueError("amount out of range")
     return Amount("currency_micros", currency.upper(), int(micros))
