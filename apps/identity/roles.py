@@ -47,7 +47,6 @@ ROLES: tuple[Role, ...] = (
             "ledger.entry",
             "ledger.posting",
             "ledger.hold",
-            "ledger.lot",
             "giftcards.redemption",
             "giftcards.redemptionattempt",
             "giftcards.sandboxcard",
