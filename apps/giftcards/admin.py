@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.http import HttpResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -14,7 +15,8 @@ from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from apps.giftcards.models import IssuanceBatch, Redemption, RedemptionAttempt, SandboxCard, VendorRoute
-from apps.giftcards.services import batch_issue, redemption_confirm, sandbox_cards_void
+from apps.giftcards.services import batch_issue, redemption_confirm, redemption_reverse, sandbox_cards_void
+from apps.giftcards.services.redemption import UNSETTLED
 from apps.identity.admin_export import CsvExportMixin
 from apps.ledger.display import amount_text
 from config.errors import KhataError
@@ -36,6 +38,7 @@ class ReadOnly(CsvExportMixin, admin.ModelAdmin):
 @admin.register(VendorRoute)
 class VendorRouteAdmin(SimpleHistoryAdmin):
     list_display = ("name", "card_prefix", "kind", "base_url", "api_key_env", "timeout_ms", "is_active")
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_filter = ("kind", "is_active")
     search_fields = ("name", "card_prefix")
 
@@ -107,7 +110,13 @@ class IssuanceBatchAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.action(description="Issue the cards and download numbers + PINs as CSV (shown once)", permissions=["change"])
+    def has_issue_permission(self, request) -> bool:
+        return request.user.has_perm("giftcards.issue_issuancebatch")
+
+    @admin.action(
+        description="Issue the cards and download numbers + PINs as CSV (shown once; not by the batch's creator)",
+        permissions=["issue"],
+    )
     def issue_and_download(self, request, queryset):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one batch to issue.", messages.ERROR)
@@ -176,7 +185,7 @@ class RedemptionAdmin(ReadOnly):
     exclude = ("card_fingerprint",)
     export_exclude = ("card_fingerprint",)
     readonly_fields = ("ledger_entries",)
-    actions = ["export_csv", "ask_vendor_again"]
+    actions = ["export_csv", "ask_vendor_again", "reverse_unconfirmed"]
 
     @admin.display(description="Card")
     def masked(self, obj) -> str:
@@ -198,14 +207,25 @@ class RedemptionAdmin(ReadOnly):
     def has_reconcile_permission(self, request) -> bool:
         return request.user.has_perm("giftcards.reconcile_redemption")
 
-    @admin.action(description="Ask the vendor again now (awaiting redemptions)", permissions=["reconcile"])
+    @admin.action(description="Ask the vendor again now (awaiting or under review)", permissions=["reconcile"])
     def ask_vendor_again(self, request, queryset):
         results: dict[str, int] = {}
-        for redemption in queryset.filter(state=Redemption.State.AWAITING_VENDOR).select_related("route"):
+        for redemption in queryset.filter(state__in=UNSETTLED).select_related("route"):
             state = redemption_confirm(redemption=redemption).state
             results[state] = results.get(state, 0) + 1
         summary = ", ".join(f"{n} {state}" for state, n in sorted(results.items())) or "nothing was awaiting the vendor"
         self.message_user(request, f"Asked the vendor: {summary}.")
+
+    @admin.action(
+        description="Reverse: the vendor confirmed it never redeemed the card (under review only)",
+        permissions=["reconcile"],
+    )
+    def reverse_unconfirmed(self, request, queryset):
+        reversed_count = 0
+        for redemption in queryset.filter(state=Redemption.State.NEEDS_REVIEW):
+            why = f"reversed by {request.user.get_username()} after review"
+            reversed_count += redemption_reverse(redemption_id=redemption.pk, why=why).state == "reversed"
+        self.message_user(request, f"Reversed {reversed_count} redemption(s); only those under review are reversed.")
 
 
 @admin.register(RedemptionAttempt)

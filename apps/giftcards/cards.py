@@ -12,6 +12,7 @@ import re
 import secrets
 
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
 NUMBER_LENGTH = 16
 PIN_LENGTH = 8
@@ -21,6 +22,7 @@ _SEPARATORS = re.compile(r"[\s-]")
 _SCRYPT_R, _SCRYPT_P = 8, 1
 
 
+@sensitive_variables("raw", "digits")
 def card_number_normalize(raw: str) -> str:
     """The digits of a typed card number, or "" when it cannot be one."""
     digits = _SEPARATORS.sub("", raw or "")
@@ -31,6 +33,7 @@ def pin_well_formed(pin: str) -> bool:
     return bool(_PIN.match(pin or ""))
 
 
+@sensitive_variables("card_number", "digits")
 def card_fingerprint(card_number: str) -> str:
     """Keyed fingerprint of a card number (normalized first, so spacing does not matter)."""
     digits = _SEPARATORS.sub("", card_number or "")
@@ -38,6 +41,7 @@ def card_fingerprint(card_number: str) -> str:
     return hmac.new(key, digits.encode(), hashlib.sha256).hexdigest()
 
 
+@sensitive_variables("pin")
 def _scrypt(pin: str, salt: bytes, n: int) -> bytes:
     return hashlib.scrypt(pin.encode(), salt=salt, n=n, r=_SCRYPT_R, p=_SCRYPT_P, maxmem=256 * 1024 * 1024, dklen=32)
 
@@ -49,6 +53,7 @@ def pin_hash(pin: str) -> str:
     return f"scrypt${n}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
 
 
+@sensitive_variables("pin")
 def pin_matches(pin: str, stored: str) -> bool:
     try:
         algorithm, n, salt, digest = stored.split("$")

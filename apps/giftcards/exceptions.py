@@ -51,6 +51,11 @@ class BatchAlreadyIssued(Conflict):
     message = "This batch was already issued and downloaded; its numbers and PINs are not shown again."
 
 
+class FourEyesRequired(Conflict):
+    code = "four_eyes_required"
+    message = "A batch is issued by someone other than the person who created it."
+
+
 class NoSandboxRoute(InvalidInput):
     code = "no_sandbox_route"
     message = "No active sandbox vendor route: add one in the admin (Gift cards › Vendor routes)."

@@ -5,6 +5,8 @@ Card numbers are never stored: only an HMAC fingerprint (apps/giftcards/cards.py
 four digits. PINs are never stored either, except a slow hash for Khata's own cards.
 """
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
@@ -39,8 +41,9 @@ class VendorRoute(models.Model):
     api_key_env = models.CharField(
         max_length=80,
         blank=True,
-        validators=[RegexValidator(r"^[A-Z][A-Z0-9_]*$", "An environment variable name.")],
-        help_text="HTTP vendors: the environment variable that holds the API key (never the key itself).",
+        # only variables named for vendor keys: a route must not be able to send Khata's own secrets
+        validators=[RegexValidator(r"^GIFTCARD_VENDOR_[A-Z0-9_]+$", "A name starting GIFTCARD_VENDOR_.")],
+        help_text="HTTP vendors: the environment variable (GIFTCARD_VENDOR_…) that holds the API key.",
     )
     timeout_ms = models.PositiveIntegerField(default=5000, help_text="Per-call timeout for HTTP vendors.")
     is_active = models.BooleanField(default=True)
@@ -56,8 +59,11 @@ class VendorRoute(models.Model):
     def clean(self) -> None:
         if self.kind == self.Kind.HTTP and not self.base_url:
             raise ValidationError({"base_url": "An HTTP vendor needs a base URL."})
-        if not 100 <= self.timeout_ms <= 60_000:
-            raise ValidationError({"timeout_ms": "Between 100 and 60000 ms."})
+        host = urlsplit(self.base_url).hostname or ""
+        if self.base_url and not self.base_url.startswith("https://") and host not in ("127.0.0.1", "localhost"):
+            raise ValidationError({"base_url": "Card numbers and PINs travel only over https."})
+        if not 100 <= self.timeout_ms <= 15_000:
+            raise ValidationError({"timeout_ms": "Between 100 and 15000 ms (a user is waiting)."})
 
 
 class IssuanceBatch(models.Model):
@@ -88,6 +94,7 @@ class IssuanceBatch(models.Model):
     class Meta:
         verbose_name_plural = "issuance batches"
         ordering = ["-created_at"]
+        permissions = [("issue_issuancebatch", "Can issue a batch another person created and download it once")]
         constraints = [
             models.CheckConstraint(condition=models.Q(count__gte=1, count__lte=1000), name="giftcards_batch_count"),
             models.CheckConstraint(condition=models.Q(unit_count__gt=0), name="giftcards_batch_amount_positive"),
@@ -135,8 +142,9 @@ class Redemption(models.Model):
 
     class State(models.TextChoices):
         AWAITING_VENDOR = "awaiting_vendor", "Deposited, awaiting vendor confirmation"
+        NEEDS_REVIEW = "needs_review", "Vendor never answered: held for review"
         COMPLETED = "completed", "Completed"
-        REVERSED = "reversed", "Reversed (vendor did not confirm)"
+        REVERSED = "reversed", "Reversed (vendor refused)"
 
     public_id = models.CharField(max_length=16, unique=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="giftcard_redemptions")
@@ -172,7 +180,15 @@ class Redemption(models.Model):
                 condition=models.Q(state="awaiting_vendor"),
             )
         ]
-        permissions = [("reconcile_redemption", "Can ask the vendor again about a redemption")]
+        constraints = [
+            # one vendor card, one live redemption, even if the vendor accepts two spellings of its number
+            models.UniqueConstraint(
+                fields=["route", "vendor_reference"],
+                condition=~models.Q(state="reversed"),
+                name="giftcards_redemption_vendor_card_once",
+            )
+        ]
+        permissions = [("reconcile_redemption", "Can ask the vendor again about a redemption, or reverse it")]
 
     def __str__(self) -> str:
         return f"{self.public_id} (•••• {self.card_last4}, {self.state})"

@@ -35,7 +35,7 @@ def _success_message(redemption: Redemption) -> str:
     pending = amount_text(balance["unit_type"], balance["unit_token"], balance["pending"])
     return (
         f"{amount} was added and is waiting for the card issuer's confirmation ({pending} pending). "
-        "It becomes spendable as soon as they confirm; if they do not, it is taken back and nothing is lost."
+        "It becomes spendable as soon as they confirm; if they refuse the card, it is taken back."
     )
 
 

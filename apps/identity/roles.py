@@ -31,6 +31,7 @@ ROLES: tuple[Role, ...] = (
         edit_apps=("offers", "points"),
         edit_models=("events.notificationtemplate", "giftcards.issuancebatch"),
         view_models=("giftcards.sandboxcard",),
+        extra=("giftcards.issue_issuancebatch",),
     ),
     Role(
         name="Finance",

@@ -5,7 +5,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.test import Client
 
-from apps.giftcards.models import Redemption
+from apps.giftcards.models import Redemption, VendorRoute
 from apps.giftcards.services import giftcard_redeem
 from apps.giftcards.vendors import VendorUnavailable
 from apps.giftcards.vendors.sandbox import SandboxVendor
@@ -86,3 +86,51 @@ def test_money_awaiting_the_vendor_is_pending_until_support_asks_again(awaiting_
 def test_marketing_cannot_ask_the_vendor_again(awaiting_redemption):
     client = staff_client("Marketing")
     assert client.get("/admin/giftcards/redemption/", secure=True).status_code == 403
+
+
+@pytest.mark.django_db
+def test_support_reverses_a_redemption_under_review_and_the_money_goes_back(awaiting_redemption):
+    # given a redemption the vendor never confirmed, held for review
+    Redemption.objects.filter(pk=awaiting_redemption.pk).update(state=Redemption.State.NEEDS_REVIEW)
+    client = staff_client("Support")
+
+    # when Support, having checked with the vendor, reverses it
+    response = client.post(
+        "/admin/giftcards/redemption/",
+        {"action": "reverse_unconfirmed", "_selected_action": [awaiting_redemption.pk]},
+        secure=True,
+        follow=True,
+    )
+
+    # then the deposit is reversed and nothing is held any more
+    assert "Reversed 1 redemption" in response.content.decode()
+    awaiting_redemption.refresh_from_db()
+    assert awaiting_redemption.state == Redemption.State.REVERSED and awaiting_redemption.reversal_entry_id
+    owner = owner_ref_for_user(awaiting_redemption.user)
+    after = owner_balance(owner=owner, unit_type="currency_micros", unit_token="USD")
+    assert (after["posted"], after["pending"]) == (0, 0)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"base_url": "http://vendor.example.com"}, "only over https"),
+        ({"api_key_env": "SECRET_KEY"}, "GIFTCARD_VENDOR_"),
+        ({"timeout_ms": "60000"}, "Between 100 and 15000"),
+    ],
+)
+def test_a_vendor_route_cannot_send_secrets_unencrypted_or_hang_a_user(change, message):
+    form = {
+        "name": "Acme",
+        "card_prefix": "6011",
+        "kind": "http",
+        "base_url": "https://vendor.example.com",
+        "api_key_env": "GIFTCARD_VENDOR_ACME",
+        "timeout_ms": "3000",
+        "is_active": "on",
+    }
+    response = staff_client(None).post("/admin/giftcards/vendorroute/add/", form | change, secure=True)
+    assert response.status_code == 200 and message in response.content.decode()
+    assert not VendorRoute.objects.filter(card_prefix="6011").exists()
+    assert staff_client(None).post("/admin/giftcards/vendorroute/add/", form, secure=True).status_code == 302

@@ -15,11 +15,11 @@ from django.utils import timezone
 from apps.giftcards.cards import card_fingerprint
 from apps.giftcards.exceptions import AlreadyRedeemed, CardExpired, CardNotRedeemable, VendorUnavailableError
 from apps.giftcards.models import Redemption, RedemptionAttempt
-from apps.giftcards.services import giftcard_redeem, redemptions_reconcile
+from apps.giftcards.services import giftcard_redeem, redemption_confirm, redemptions_reconcile
 from apps.giftcards.vendors import VendorRefused, VendorUnavailable, vendor_for_route
 from apps.giftcards.vendors import breaker as breaker_module
 from apps.giftcards.vendors import http as http_module
-from apps.giftcards.vendors.breaker import FAILURE_THRESHOLD, OPEN_SECONDS
+from apps.giftcards.vendors.breaker import FAILURE_THRESHOLD, OPEN_SECONDS, breaker_failure
 from apps.giftcards.vendors.http import VERIFY_TRIES, CircuitOpen
 from apps.ledger.amounts import Amount
 from apps.ledger.models import Entry
@@ -533,6 +533,10 @@ def user():
     return UserFactory()
 
 
+def _reconciled() -> dict[str, int]:
+    return {state: n for state, n in redemptions_reconcile().items() if n}
+
+
 def test_redemption_completes_when_the_vendor_confirms(vendor, route, user):
     # given a 100.00 USD card at the vendor
     vendor.add_card(reference="VND-1")
@@ -568,10 +572,10 @@ def test_redemption_awaits_the_vendor_after_a_redeem_timeout_and_the_reconciler_
     # when the vendor recovers and the reconciler runs once the retry is due
     vendor.mode["redeem"] = "ok"
     _make_due(redemption)
-    outcomes = redemptions_reconcile()
+    outcomes = _reconciled()
 
     # then it completes: one deposit, the hold released, the same key both times
-    assert outcomes == {"completed": 1, "reversed": 0, "awaiting_vendor": 0}
+    assert outcomes == {"completed": 1}
     redemption.refresh_from_db()
     assert redemption.state == Redemption.State.COMPLETED
     assert redemption.vendor_confirmation == "CONF-1"
@@ -586,9 +590,9 @@ def test_reconciler_leaves_a_redemption_alone_until_its_retry_is_due(vendor, rou
     vendor.mode["redeem"] = "5xx"
     giftcard_redeem(user=user, card_number=CARD, pin=PIN, ip="127.0.0.1")
 
-    outcomes = redemptions_reconcile()
+    outcomes = _reconciled()
 
-    assert outcomes == {"completed": 0, "reversed": 0, "awaiting_vendor": 0}
+    assert outcomes == {}
     assert vendor.calls("redeem") == 1
 
 
@@ -613,7 +617,7 @@ def test_redemption_reversed_at_once_when_the_vendor_refuses_to_redeem(vendor, r
     assert RedemptionAttempt.objects.get(user=user).outcome == RedemptionAttempt.Outcome.REVERSED
 
 
-def test_redemption_reversed_when_the_vendor_never_confirms(vendor, route, user, settings):
+def test_a_vendor_that_never_confirms_leaves_the_money_held_for_review_not_reversed(vendor, route, user, settings):
     # given three confirmation attempts at most, and a vendor whose redeem keeps failing
     settings.GIFTCARD_CONFIRM_MAX_ATTEMPTS = 3
     vendor.add_card()
@@ -623,22 +627,44 @@ def test_redemption_reversed_when_the_vendor_never_confirms(vendor, route, user,
 
     # when the reconciler asks once more, it is still awaiting the vendor
     _make_due(redemption)
-    assert redemptions_reconcile() == {"completed": 0, "reversed": 0, "awaiting_vendor": 1}
+    assert _reconciled() == {"awaiting_vendor": 1}
     assert _balance(user) == (HUNDRED_DOLLARS, HUNDRED_DOLLARS, 0)
 
     # when the last attempt fails too
     _make_due(redemption)
-    assert redemptions_reconcile() == {"completed": 0, "reversed": 1, "awaiting_vendor": 0}
+    assert _reconciled() == {"needs_review": 1}
 
-    # then the deposit is reversed: nothing on the balance, nothing pending, no further asks
+    # then the vendor may have redeemed the card: the money stays held (not spendable, not taken
+    # back) for Support to settle, and the reconciler stops asking
     redemption.refresh_from_db()
-    assert redemption.state == Redemption.State.REVERSED
+    assert redemption.state == Redemption.State.NEEDS_REVIEW
     assert redemption.confirm_attempts == 3
     assert redemption.next_attempt_at is None
-    assert _balance(user) == (0, 0, 0)
-    assert Entry.objects.filter(idempotency_type="gift_card_reversal").count() == 1
+    assert _balance(user) == (HUNDRED_DOLLARS, HUNDRED_DOLLARS, 0)
+    assert Entry.objects.filter(idempotency_type="gift_card_reversal").count() == 0
     assert vendor.calls("redeem") == 3
-    assert redemptions_reconcile() == {"completed": 0, "reversed": 0, "awaiting_vendor": 0}
+    assert _reconciled() == {}
+
+    # when Support asks again and the vendor now answers, it completes
+    vendor.mode["redeem"] = "ok"
+    assert redemption_confirm(redemption=redemption).state == Redemption.State.COMPLETED
+    assert _balance(user) == (HUNDRED_DOLLARS, 0, HUNDRED_DOLLARS)
+
+
+def test_an_open_circuit_does_not_count_as_a_confirmation_attempt(vendor, route, user, settings):
+    settings.GIFTCARD_CONFIRM_MAX_ATTEMPTS = 2
+    vendor.add_card()
+    vendor.mode["redeem"] = "5xx"
+    redemption = giftcard_redeem(user=user, card_number=CARD, pin=PIN, ip="127.0.0.1")
+    for _ in range(5):
+        breaker_failure(route.pk)
+
+    for _ in range(3):
+        _make_due(redemption)
+        assert _reconciled() == {"awaiting_vendor": 1}
+
+    redemption.refresh_from_db()
+    assert redemption.confirm_attempts == 1 and "circuit open" in redemption.last_error
 
 
 def test_redemption_refused_before_any_deposit_when_the_vendor_cannot_verify(vendor, route, user):

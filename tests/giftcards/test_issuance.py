@@ -62,8 +62,7 @@ def test_the_command_refuses_bad_input_and_issues_nothing(args, message):
     assert not SandboxCard.objects.exists()
 
 
-@pytest.fixture
-def marketing_client(db):
+def _marketing_client() -> Client:
     staff = StaffFactory()
     staff.groups.add(Group.objects.get(name="Marketing"))
     client = Client()
@@ -71,9 +70,15 @@ def marketing_client(db):
     return client
 
 
+@pytest.fixture
+def marketing_client(db):
+    return _marketing_client()
+
+
 @pytest.mark.django_db
 def test_marketing_issues_a_batch_and_downloads_it_exactly_once(marketing_client):
-    # given a draft batch created in the admin
+    # given a draft batch created in the admin by one person, issued by another
+    issuer = _marketing_client()
     created = marketing_client.post(
         "/admin/giftcards/issuancebatch/add/",
         {
@@ -92,7 +97,7 @@ def test_marketing_issues_a_batch_and_downloads_it_exactly_once(marketing_client
     action = {"action": "issue_and_download", "_selected_action": [batch.pk]}
 
     # when it is issued: a CSV with every number and PIN
-    download = marketing_client.post("/admin/giftcards/issuancebatch/", action, secure=True)
+    download = issuer.post("/admin/giftcards/issuancebatch/", action, secure=True)
     assert download["Content-Type"] == "text/csv"
     rows = list(csv.DictReader(io.StringIO(download.content.decode())))
     assert len(rows) == 4 and {row["amount"] for row in rows} == {"10.50"}
@@ -101,7 +106,7 @@ def test_marketing_issues_a_batch_and_downloads_it_exactly_once(marketing_client
         assert card.batch_id == batch.pk and card.channel == "physical" and pin_matches(row["pin"], card.pin_hash)
 
     # then a second download is refused and no more cards are made
-    again = marketing_client.post("/admin/giftcards/issuancebatch/", action, secure=True, follow=True)
+    again = issuer.post("/admin/giftcards/issuancebatch/", action, secure=True, follow=True)
     assert again["Content-Type"].startswith("text/html")
     assert "not shown again" in again.content.decode()
     assert SandboxCard.objects.count() == 4
@@ -131,3 +136,31 @@ def test_a_batch_of_more_than_1000_cards_is_refused(marketing_client):
     )
     assert response.status_code == 200 and "Between 1 and 1000" in response.content.decode()
     assert not IssuanceBatch.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_creator_of_a_batch_cannot_issue_it(marketing_client):
+    marketing_client.post(
+        "/admin/giftcards/issuancebatch/add/",
+        {"name": "Solo", "count": "2", "amount": "5.00", "currency": "USD", "channel": "ecommerce", "where_sold": "x"},
+        secure=True,
+    )
+    batch = IssuanceBatch.objects.get()
+
+    response = marketing_client.post(
+        "/admin/giftcards/issuancebatch/",
+        {"action": "issue_and_download", "_selected_action": [batch.pk]},
+        secure=True,
+        follow=True,
+    )
+
+    assert "someone other than the person who created it" in response.content.decode()
+    assert not SandboxCard.objects.exists()
+    batch.refresh_from_db()
+    assert batch.state == "draft"
+
+
+@pytest.mark.django_db
+def test_an_infinite_amount_is_refused():
+    with pytest.raises(CommandError, match="--amount"):
+        call_command("giftcards_issue", "--count", "1", "--amount", "Infinity", stdout=io.StringIO())

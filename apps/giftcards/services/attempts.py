@@ -1,6 +1,6 @@
 """Redemption attempts and the throttle they drive.
 
-Failures (wrong number or PIN, a card already redeemed, an expired card) are counted per user,
+Failures (wrong number or PIN, an expired card) are counted per user,
 per card fingerprint and per IP address over a sliding window; attempts still in progress count
 too, so a burst of parallel guesses cannot slip past the limit. The check and the insert of the
 new attempt run under transaction-level advisory locks on the three keys (taken in one order),
@@ -18,7 +18,8 @@ from apps.giftcards.exceptions import TooManyAttempts
 from apps.giftcards.models import Redemption, RedemptionAttempt
 
 Outcome = RedemptionAttempt.Outcome
-COUNTED = (Outcome.IN_PROGRESS, Outcome.INVALID_CARD, Outcome.ALREADY_REDEEMED, Outcome.CARD_EXPIRED)
+# "already redeemed" is answered only after the vendor accepted the PIN: not a guess, not counted
+COUNTED = (Outcome.IN_PROGRESS, Outcome.INVALID_CARD, Outcome.CARD_EXPIRED)
 
 
 def _lock(keys: list[str]) -> None:

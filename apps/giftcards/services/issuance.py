@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from apps.giftcards.cards import card_fingerprint, card_number_generate, pin_generate, pin_hash
-from apps.giftcards.exceptions import BatchAlreadyIssued, NoSandboxRoute
+from apps.giftcards.exceptions import BatchAlreadyIssued, FourEyesRequired, NoSandboxRoute
 from apps.giftcards.models import Channel, IssuanceBatch, SandboxCard, VendorRoute
 from apps.ledger.amounts import MAX_UNIT_COUNT, Amount
 from apps.ledger.assets import asset_get
@@ -75,6 +75,9 @@ def batch_issue(*, batch_id: int, actor) -> list[tuple[str, str]]:
     batch = IssuanceBatch.objects.select_for_update().get(pk=batch_id)
     if batch.state != IssuanceBatch.State.DRAFT:
         raise BatchAlreadyIssued()
+    if batch.created_by_id is not None and batch.created_by_id == actor.pk:
+        # cards are money: the person who sets up a batch is not the one who issues it
+        raise FourEyesRequired()
     cards = sandbox_cards_issue(
         count=batch.count,
         amount=Amount("currency_micros", batch.currency, batch.unit_count),

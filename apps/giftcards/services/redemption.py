@@ -6,9 +6,11 @@ completed (hold released, the money is spendable).
 
 If the vendor cannot confirm, the redemption stays `awaiting_vendor` with the money deposited
 but held (shown as pending, not spendable); the reconciler asks the vendor again with the same
-idempotency key, then completes it, or reverses the deposit when the vendor refuses or never
-answers. So there is never a second deposit for a card, and never spendable money without the
-vendor's confirmation.
+idempotency key, then completes it, or reverses the deposit when the vendor refuses. A vendor
+that never answers may still have redeemed the card, so after the last retry the redemption
+goes to `needs_review` with the money still held, for Support to settle (ask again, or reverse)
+— it is never taken back on a guess. So there is never a second deposit for a card, and never
+spendable money without the vendor's confirmation.
 """
 
 import logging
@@ -32,10 +34,13 @@ from apps.giftcards.exceptions import (
 )
 from apps.giftcards.models import Redemption, RedemptionAttempt
 from apps.giftcards.services.attempts import attempt_begin, attempt_finish
+from apps.giftcards.services.locks import card_lock
 from apps.giftcards.vendors import CardCheck, VendorRefused, VendorUnavailable, route_for_card, vendor_for_route
+from apps.giftcards.vendors.http import CircuitOpen
 from apps.ledger.amounts import Ref
 from apps.ledger.assets import asset_get
 from apps.ledger.exceptions import UnknownAsset
+from apps.ledger.models import Hold
 from apps.ledger.selectors import owner_ref_for_user
 from apps.ledger.services import deposit, entry_reverse, hold_create, hold_void
 from config.errors import KhataError
@@ -45,13 +50,14 @@ logger = logging.getLogger(__name__)
 CLEARING_ACCOUNT = "giftcard_vendor_clearing"
 GIFT_CARD_TAGS = (("refund_policy", "no_refunds"), ("credit", "true"))
 SYSTEM_ACTOR = Ref("system", "giftcards")
-# the hold outlives every reconciler retry (the backoff below sums to a few hours)
-HOLD_TTL = timedelta(days=30)
+# the hold is released only by completing or reversing the redemption, never by the clock
+HOLD_TTL = timedelta(days=3650)
 FIRST_RETRY = timedelta(seconds=60)
 MAX_BACKOFF = timedelta(hours=2)
 # a reconciler run leases a redemption for this long so that two runs never ask at once
 LEASE = timedelta(minutes=5)
 RECONCILE_BATCH = 100
+UNSETTLED = (Redemption.State.AWAITING_VENDOR, Redemption.State.NEEDS_REVIEW)
 
 
 @sensitive_variables("card_number", "pin", "number")
@@ -61,16 +67,19 @@ def giftcard_redeem(*, user, card_number: str, pin: str, ip: str | None = None) 
     number = card_number_normalize(card_number)
     fingerprint = card_fingerprint(number or card_number or "")
     last4 = number[-4:]
-    attempt = attempt_begin(user=user, fingerprint=fingerprint, last4=last4, ip=ip)
-    try:
-        redemption = _redeem(user=user, number=number, pin=pin, fingerprint=fingerprint, ip=ip)
-    except KhataError as exc:
-        attempt_finish(attempt=attempt, outcome=exc.code)
-        raise
-    except Exception:
-        attempt_finish(attempt=attempt, outcome=RedemptionAttempt.Outcome.ERROR)
-        raise
-    attempt_finish(attempt=attempt, outcome=redemption.state, redemption=redemption)
+    # Attempts at one card run one at a time (a lock for the card, held across the vendor call):
+    # parallel requests for a card queue up and the later ones see it redeemed.
+    with card_lock(fingerprint):
+        attempt = attempt_begin(user=user, fingerprint=fingerprint, last4=last4, ip=ip)
+        try:
+            redemption = _redeem(user=user, number=number, pin=pin, fingerprint=fingerprint, ip=ip)
+        except KhataError as exc:
+            attempt_finish(attempt=attempt, outcome=exc.code)
+            raise
+        except Exception:
+            attempt_finish(attempt=attempt, outcome=RedemptionAttempt.Outcome.ERROR)
+            raise
+        attempt_finish(attempt=attempt, outcome=redemption.state, redemption=redemption)
     if redemption.state == Redemption.State.REVERSED:
         raise CardNotRedeemable()
     return redemption
@@ -123,9 +132,11 @@ def _deposit_held(*, user, route, check: CardCheck, fingerprint: str, last4: str
                 next_attempt_at=timezone.now() + FIRST_RETRY,
                 ip=ip,
             )
-    except IntegrityError:
-        # another request redeemed this card first (the unique fingerprint decided)
-        raise AlreadyRedeemed() from None
+    except IntegrityError as exc:
+        # the unique card fingerprint (or the vendor's card reference) decided: redeemed before
+        if "card_fingerprint" in str(exc) or "vendor_card_once" in str(exc):
+            raise AlreadyRedeemed() from None
+        raise
     owner = owner_ref_for_user(user)
     result = deposit(
         owner=owner,
@@ -158,6 +169,9 @@ def redemption_confirm(*, redemption: Redemption) -> Redemption:
         confirmation = vendor.redeem(redemption.vendor_reference, redemption.vendor_idempotency_key)
     except VendorRefused as exc:
         return redemption_reverse(redemption_id=redemption.pk, why=f"vendor refused: {exc}")
+    except CircuitOpen as exc:
+        # the vendor was not asked: not an attempt
+        return _confirm_later(redemption_id=redemption.pk, why=str(exc), counted=False)
     except VendorUnavailable as exc:
         return _confirm_later(redemption_id=redemption.pk, why=str(exc))
     return _complete(redemption_id=redemption.pk, confirmation=confirmation.confirmation)
@@ -167,12 +181,22 @@ def _locked(redemption_id: int) -> Redemption:
     return Redemption.objects.select_for_update().select_related("user").get(pk=redemption_id)
 
 
+def _hold_release(redemption: Redemption) -> None:
+    if Hold.objects.filter(pk=redemption.hold_id, status=Hold.Status.PENDING).exists():
+        hold_void(hold_id=redemption.hold_id, actor=SYSTEM_ACTOR)
+
+
 @transaction.atomic
 def _complete(*, redemption_id: int, confirmation: str) -> Redemption:
     redemption = _locked(redemption_id)
-    if redemption.state != Redemption.State.AWAITING_VENDOR:
+    if redemption.state == Redemption.State.REVERSED:
+        logger.error(
+            "gift card vendor confirmed a redemption that was already reversed: settle with the vendor",
+            extra={"redemption": redemption.public_id, "confirmation": confirmation},
+        )
+    if redemption.state not in UNSETTLED:
         return redemption
-    hold_void(hold_id=redemption.hold_id, actor=SYSTEM_ACTOR)
+    _hold_release(redemption)
     redemption.state = Redemption.State.COMPLETED
     redemption.vendor_confirmation = confirmation
     redemption.completed_at = timezone.now()
@@ -186,9 +210,9 @@ def _complete(*, redemption_id: int, confirmation: str) -> Redemption:
 def redemption_reverse(*, redemption_id: int, why: str) -> Redemption:
     """Take back a deposit the vendor did not confirm: release the hold, reverse the entry."""
     redemption = _locked(redemption_id)
-    if redemption.state != Redemption.State.AWAITING_VENDOR:
+    if redemption.state not in UNSETTLED:
         return redemption
-    hold_void(hold_id=redemption.hold_id, actor=SYSTEM_ACTOR)
+    _hold_release(redemption)
     reversal = entry_reverse(
         entry_id=redemption.deposit_entry_id,
         actor=SYSTEM_ACTOR,
@@ -206,27 +230,29 @@ def redemption_reverse(*, redemption_id: int, why: str) -> Redemption:
     return redemption
 
 
-def _confirm_later(*, redemption_id: int, why: str) -> Redemption:
-    with transaction.atomic():
-        redemption = _locked(redemption_id)
-        if redemption.state != Redemption.State.AWAITING_VENDOR:
-            return redemption
-        redemption.confirm_attempts += 1
-        redemption.last_error = why
-        give_up = redemption.confirm_attempts >= settings.GIFTCARD_CONFIRM_MAX_ATTEMPTS
-        if not give_up:
-            backoff = min(FIRST_RETRY * 2 ** (redemption.confirm_attempts - 1), MAX_BACKOFF)
-            redemption.next_attempt_at = timezone.now() + backoff
-        redemption.save(update_fields=["confirm_attempts", "last_error", "next_attempt_at"])
-    logger.warning(
-        "gift card vendor did not confirm a redemption",
-        extra={"redemption": redemption.public_id, "attempts": redemption.confirm_attempts, "why": why},
-    )
-    if give_up:
-        return redemption_reverse(
-            redemption_id=redemption_id,
-            why=f"vendor did not confirm after {redemption.confirm_attempts} attempts: {why}",
+@transaction.atomic
+def _confirm_later(*, redemption_id: int, why: str, counted: bool = True) -> Redemption:
+    redemption = _locked(redemption_id)
+    if redemption.state not in UNSETTLED:
+        return redemption
+    redemption.confirm_attempts += int(counted)
+    redemption.last_error = why
+    if redemption.confirm_attempts >= settings.GIFTCARD_CONFIRM_MAX_ATTEMPTS:
+        # the vendor may have redeemed the card without telling us: keep the money held for review
+        redemption.state = Redemption.State.NEEDS_REVIEW
+        redemption.next_attempt_at = None
+        logger.error(
+            "gift card vendor never confirmed a redemption: held for review",
+            extra={"redemption": redemption.public_id, "attempts": redemption.confirm_attempts, "why": why},
         )
+    else:
+        backoff = min(FIRST_RETRY * 2 ** max(redemption.confirm_attempts - 1, 0), MAX_BACKOFF)
+        redemption.next_attempt_at = timezone.now() + backoff
+        logger.warning(
+            "gift card vendor did not confirm a redemption",
+            extra={"redemption": redemption.public_id, "attempts": redemption.confirm_attempts, "why": why},
+        )
+    redemption.save(update_fields=["state", "confirm_attempts", "last_error", "next_attempt_at"])
     return redemption
 
 
@@ -239,14 +265,20 @@ def redemptions_reconcile(*, limit: int = RECONCILE_BATCH) -> dict[str, int]:
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:limit]
     )
-    outcomes = {"completed": 0, "reversed": 0, "awaiting_vendor": 0}
+    outcomes = {state: 0 for state in Redemption.State.values} | {"error": 0}
     for redemption_id in due:
         leased = Redemption.objects.filter(
             pk=redemption_id, state=Redemption.State.AWAITING_VENDOR, next_attempt_at__lte=now
         ).update(next_attempt_at=now + LEASE)
         if not leased:
             continue
-        redemption = redemption_confirm(redemption=Redemption.objects.select_related("route").get(pk=redemption_id))
+        try:
+            redemption = redemption_confirm(redemption=Redemption.objects.select_related("route").get(pk=redemption_id))
+        except Exception:
+            # one redemption's trouble must not stop the others; its lease expires and it is retried
+            logger.exception("gift card redemption could not be reconciled", extra={"redemption_id": redemption_id})
+            outcomes["error"] += 1
+            continue
         outcomes[redemption.state] += 1
     return outcomes
 

@@ -18,6 +18,8 @@ from decimal import Context, Decimal
 from urllib.parse import quote
 
 import requests
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_variables
 
 from apps.giftcards.vendors.base import CardCheck, GiftCardVendor, RedeemConfirmation, VendorRefused, VendorUnavailable
 from apps.giftcards.vendors.breaker import breaker_failure, breaker_is_open, breaker_success
@@ -41,6 +43,7 @@ class HttpVendor(GiftCardVendor):
             headers["Authorization"] = f"Bearer {key}"
         return headers
 
+    @method_decorator(sensitive_variables("body", "headers"))
     def _post(self, path: str, body: dict, headers: dict) -> requests.Response:
         if breaker_is_open(self.route.pk):
             raise CircuitOpen("circuit open: the vendor failed repeatedly")
@@ -55,6 +58,7 @@ class HttpVendor(GiftCardVendor):
         breaker_failure(self.route.pk)
         return VendorUnavailable(why)
 
+    @method_decorator(sensitive_variables("card_number", "pin"))
     def verify(self, card_number: str, pin: str) -> CardCheck:
         last: VendorUnavailable | None = None
         for attempt in range(VERIFY_TRIES):
@@ -71,6 +75,7 @@ class HttpVendor(GiftCardVendor):
             return check
         raise last or VendorUnavailable("vendor unavailable")
 
+    @method_decorator(sensitive_variables("card_number", "pin"))
     def _verify_once(self, card_number: str, pin: str) -> CardCheck:
         response = self._post("/cards/verify", {"cardNumber": card_number, "pin": pin}, self._headers())
         if response.status_code == 404:

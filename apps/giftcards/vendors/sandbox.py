@@ -4,6 +4,8 @@ import secrets
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_variables
 
 from apps.giftcards.cards import card_fingerprint, pin_check_decoy, pin_matches
 from apps.giftcards.models import SandboxCard
@@ -12,6 +14,7 @@ from apps.ledger.amounts import Amount
 
 
 class SandboxVendor(GiftCardVendor):
+    @method_decorator(sensitive_variables("card_number", "pin"))
     def verify(self, card_number: str, pin: str) -> CardCheck:
         card = SandboxCard.objects.filter(fingerprint=card_fingerprint(card_number)).first()
         if card is None:

@@ -29,7 +29,7 @@ class Command(BaseCommand):
             micros = Decimal(options["amount"]) * MICROS
         except InvalidOperation:
             raise CommandError("--amount must be a decimal number such as 100.00") from None
-        if micros != micros.to_integral_value() or micros <= 0:
+        if not micros.is_finite() or micros != micros.to_integral_value() or micros <= 0:
             raise CommandError("--amount must be positive with at most 6 decimal places")
         expires = None
         if options["expires"]:
