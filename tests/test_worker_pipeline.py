@@ -118,7 +118,7 @@ def test_event_flows_through_a_real_worker_to_webhook_and_inbox(worker):
 def test_a_real_worker_completes_a_redemption_the_vendor_had_not_confirmed(worker, monkeypatch):
     from django.utils import timezone
 
-    from apps.giftcards.models import Redemption, VendorRoute
+    from apps.giftcards.models import Redemption
     from apps.giftcards.services import giftcard_redeem
     from apps.giftcards.tasks import giftcard_redemptions_reconcile_task
     from apps.giftcards.vendors import VendorUnavailable
@@ -128,7 +128,6 @@ def test_a_real_worker_completes_a_redemption_the_vendor_had_not_confirmed(worke
     from tests.factories.identity import UserFactory
 
     # given a redemption deposited while the vendor (in this process) could not confirm
-    VendorRoute.objects.get_or_create(card_prefix="7000", defaults={"name": "Khata sandbox", "kind": "sandbox"})
     number, pin = sandbox_card(dollars=12)
     user = UserFactory()
 

@@ -22,28 +22,15 @@ from apps.events.services.outbox import (
     webhook_subscription_disable,
     webhook_subscription_rotate_secret,
 )
-from apps.identity.admin_export import CsvExportMixin
+from apps.identity.admin_export import ReadOnlyRecordsAdmin
 
 
 def _pretty_json(value) -> str:
     return format_html("<pre style='white-space:pre-wrap'>{}</pre>", json.dumps(value, indent=2, sort_keys=True))
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Records written by the system: staff read them, never edit them."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
 @admin.register(InboundEvent)
-class InboundEventAdmin(CsvExportMixin, ReadOnlyAdmin):
+class InboundEventAdmin(ReadOnlyRecordsAdmin):
     list_display = ("event_id", "type", "status", "attempts", "occurred_at", "received_at", "source", "short_error")
     list_filter = ("status", "type", "received_at", "source")
     search_fields = ("event_id",)
@@ -88,7 +75,7 @@ class DeliveryInline(admin.TabularInline):
 
 
 @admin.register(OutboxMessage)
-class OutboxMessageAdmin(CsvExportMixin, ReadOnlyAdmin):
+class OutboxMessageAdmin(ReadOnlyRecordsAdmin):
     list_display = ("uuid", "topic", "user", "created_at", "fanned_out_at")
     list_filter = ("topic", "created_at")
     search_fields = ("uuid", "topic", "user__external_id", "user__username")
@@ -114,7 +101,7 @@ class AttemptInline(admin.TabularInline):
 
 
 @admin.register(OutboxDelivery)
-class OutboxDeliveryAdmin(CsvExportMixin, ReadOnlyAdmin):
+class OutboxDeliveryAdmin(ReadOnlyRecordsAdmin):
     list_display = (
         "id",
         "message",
@@ -224,7 +211,7 @@ class NotificationTemplateAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(CsvExportMixin, ReadOnlyAdmin):
+class NotificationAdmin(ReadOnlyRecordsAdmin):
     list_display = ("id", "user", "kind", "channel", "status", "title", "created_at", "read_at")
     list_filter = ("status", "channel", "kind", "language", "created_at")
     search_fields = ("user__username", "user__external_id", "title")

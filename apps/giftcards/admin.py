@@ -16,23 +16,12 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from apps.giftcards.models import IssuanceBatch, Redemption, RedemptionAttempt, SandboxCard, VendorRoute
 from apps.giftcards.services import batch_issue, redemption_confirm, redemption_reverse, sandbox_cards_void
+from apps.giftcards.services.issuance import MAX_CARDS_PER_CALL
 from apps.giftcards.services.redemption import UNSETTLED
-from apps.identity.admin_export import CsvExportMixin
+from apps.identity.admin_export import ReadOnlyRecordsAdmin
+from apps.ledger.amounts import major_from_micros, micros_from_major
 from apps.ledger.display import amount_text
 from config.errors import KhataError
-
-MICROS = Decimal(1_000_000)
-
-
-class ReadOnly(CsvExportMixin, admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(VendorRoute)
@@ -58,16 +47,16 @@ class IssuanceBatchForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
-            self.fields["amount"].initial = Decimal(self.instance.unit_count) / MICROS
+            self.fields["amount"].initial = major_from_micros(self.instance.unit_count)
 
     def clean_count(self):
         count = self.cleaned_data["count"]
-        if not 1 <= count <= 1000:
-            raise forms.ValidationError("Between 1 and 1000 cards per batch.")
+        if not 1 <= count <= MAX_CARDS_PER_CALL:
+            raise forms.ValidationError(f"Between 1 and {MAX_CARDS_PER_CALL} cards per batch.")
         return count
 
     def save(self, commit=True):
-        self.instance.unit_count = int(self.cleaned_data["amount"] * MICROS)
+        self.instance.unit_count = micros_from_major(self.cleaned_data["amount"])
         return super().save(commit)
 
 
@@ -130,7 +119,7 @@ class IssuanceBatchAdmin(admin.ModelAdmin):
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(["card_number", "pin", "amount", "currency", "expires_on"])
-        value = f"{Decimal(batch.unit_count) / MICROS:.2f}"
+        value = f"{major_from_micros(batch.unit_count):.2f}"
         for number, pin in cards:
             writer.writerow([number, pin, value, batch.currency, batch.expires_on or ""])
         response = HttpResponse(buffer.getvalue(), content_type="text/csv")
@@ -141,7 +130,7 @@ class IssuanceBatchAdmin(admin.ModelAdmin):
 
 
 @admin.register(SandboxCard)
-class SandboxCardAdmin(ReadOnly):
+class SandboxCardAdmin(ReadOnlyRecordsAdmin):
     list_display = ("masked", "batch", "value", "state", "expires_on", "channel", "redeemed_at", "created_at")
     list_filter = ("state", "currency", "channel", "batch")
     search_fields = ("last4", "reference")
@@ -167,7 +156,7 @@ class SandboxCardAdmin(ReadOnly):
 
 
 @admin.register(Redemption)
-class RedemptionAdmin(ReadOnly):
+class RedemptionAdmin(ReadOnlyRecordsAdmin):
     list_display = (
         "public_id",
         "user",
@@ -229,7 +218,7 @@ class RedemptionAdmin(ReadOnly):
 
 
 @admin.register(RedemptionAttempt)
-class RedemptionAttemptAdmin(ReadOnly):
+class RedemptionAttemptAdmin(ReadOnlyRecordsAdmin):
     list_display = ("created_at", "user", "ip", "masked", "outcome", "redemption")
     list_filter = ("outcome",)
     search_fields = ("user__username", "user__external_id", "ip", "card_last4")

@@ -7,9 +7,9 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from apps.giftcards.exceptions import TooManyAttempts
 from apps.giftcards.models import Redemption
-from apps.giftcards.presenters import redemption_out
 from apps.giftcards.services import giftcard_redeem
 from apps.ledger.display import amount_text
+from apps.ledger.selectors import owner_balance, owner_ref_for_user
 from config.client_ip import client_ip
 from config.errors import KhataError
 
@@ -26,9 +26,10 @@ class RedeemForm(forms.Form):
 
 
 def _success_message(redemption: Redemption) -> str:
-    out = redemption_out(redemption)
     amount = amount_text(redemption.unit_type, redemption.unit_token, redemption.unit_count)
-    balance = out["balance"]
+    balance = owner_balance(
+        owner=owner_ref_for_user(redemption.user), unit_type=redemption.unit_type, unit_token=redemption.unit_token
+    )
     available = amount_text(balance["unit_type"], balance["unit_token"], balance["available"])
     if redemption.state == Redemption.State.COMPLETED:
         return f"Redeemed {amount}. Your balance is now {available}."

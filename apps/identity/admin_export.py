@@ -34,3 +34,17 @@ class CsvExportMixin:
         response = StreamingHttpResponse(rows(), content_type="text/csv")
         response["Content-Disposition"] = f'attachment; filename="{self.model._meta.model_name}-{stamp}.csv"'
         return response
+
+
+class ReadOnlyRecordsAdmin(CsvExportMixin, admin.ModelAdmin):
+    """Records written only by services (ledger rows, redemptions, attempts): staff read and
+    export them; nobody adds, changes or deletes them in the admin, superusers included."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -2,29 +2,18 @@
 
 from django.contrib import admin
 
-from apps.identity.admin_export import CsvExportMixin
+from apps.identity.admin_export import ReadOnlyRecordsAdmin
 from apps.ledger.models import Account, Asset, Checkpoint, Entry, Hold, Lot, LotConsumption, Posting
 from apps.ledger.selectors import account_posted
 
 
-class LedgerReadOnly(CsvExportMixin, admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
 @admin.register(Asset)
-class AssetAdmin(LedgerReadOnly):
+class AssetAdmin(ReadOnlyRecordsAdmin):
     list_display = ("unit_type", "unit_token", "scale", "description")
 
 
 @admin.register(Account)
-class AccountAdmin(LedgerReadOnly):
+class AccountAdmin(ReadOnlyRecordsAdmin):
     list_display = ("id", "holder", "asset", "balance", "pending", "allow_overdraft", "created_at")
     list_filter = ("asset", "allow_overdraft", "owner_type")
     search_fields = ("owner_id", "system_name")
@@ -51,7 +40,7 @@ class PostingInline(admin.TabularInline):
 
 
 @admin.register(Entry)
-class EntryAdmin(LedgerReadOnly):
+class EntryAdmin(ReadOnlyRecordsAdmin):
     list_display = (
         "id",
         "kind",
@@ -70,7 +59,7 @@ class EntryAdmin(LedgerReadOnly):
 
 
 @admin.register(Hold)
-class HoldAdmin(LedgerReadOnly):
+class HoldAdmin(ReadOnlyRecordsAdmin):
     list_display = ("id", "account", "amount", "status", "reason_type", "reason_token", "expires_at", "posted_amount")
     list_filter = ("status",)
     search_fields = ("account__owner_id", "reason_token", "idempotency_token")
@@ -88,12 +77,12 @@ class ConsumptionInline(admin.TabularInline):
 
 
 @admin.register(Lot)
-class LotAdmin(LedgerReadOnly):
+class LotAdmin(ReadOnlyRecordsAdmin):
     list_display = ("id", "account", "entry", "amount", "remaining", "tags", "source_lot")
     search_fields = ("account__owner_id",)
     inlines = [ConsumptionInline]
 
 
 @admin.register(Checkpoint)
-class CheckpointAdmin(LedgerReadOnly):
+class CheckpointAdmin(ReadOnlyRecordsAdmin):
     list_display = ("id", "last_entry_id", "entry_count", "digest", "created_at")

@@ -3,12 +3,31 @@
 import hashlib
 import json
 from dataclasses import dataclass
+from decimal import Context, Decimal
 
 BIGINT_MAX = 2**63 - 1
 # The most one movement may carry (a quadrillion smallest units: $1,000,000,000 in micros).
 # Far above any real payment, and far enough below BIGINT_MAX that no balance — an owner's
 # or a system shard's — can overflow from a run of them.
 MAX_UNIT_COUNT = 10**15
+MICROS_PER_UNIT = 10**6
+_EXACT = Context(prec=60)  # wide enough that no digit of a typed amount is rounded away
+
+
+def micros_from_major(value: Decimal) -> int:
+    """A major-unit amount ("100.00") as a positive count of micros, exactly; ValueError when it
+    is not finite, has more than 6 decimals, or is out of range."""
+    try:
+        micros = _EXACT.multiply(value, Decimal(MICROS_PER_UNIT))
+    except ArithmeticError:
+        raise ValueError("amount out of range") from None
+    if not micros.is_finite() or micros != micros.to_integral_value() or not 0 < micros <= MAX_UNIT_COUNT:
+        raise ValueError("not a positive amount with at most 6 decimals")
+    return int(micros)
+
+
+def major_from_micros(unit_count: int) -> Decimal:
+    return Decimal(unit_count).scaleb(-6)
 
 
 @dataclass(frozen=True)

@@ -2,17 +2,17 @@
 
 from decimal import Decimal
 
+from apps.ledger.amounts import major_from_micros
 from apps.ledger.models import Entry
 
 CURRENCY_SYMBOLS = {"USD": "$", "SGD": "S$", "EUR": "€", "INR": "₹", "IDR": "Rp "}
-MICROS_PLACES = 6
 
 
 def amount_text(unit_type: str, unit_token: str, unit_count: int) -> str:
     """$65.30, S$15.00, Rp 150,000.00, 180 GRP. Cents are shown unless a finer unit is present."""
     if unit_type != "currency_micros":
         return f"{unit_count:,} {unit_token}"
-    value = Decimal(unit_count).scaleb(-MICROS_PLACES)
+    value = major_from_micros(unit_count)
     shown = value.quantize(Decimal("0.01")) if value == value.quantize(Decimal("0.01")) else value.normalize()
     sign = "-" if shown < 0 else ""
     symbol = CURRENCY_SYMBOLS.get(unit_token)
@@ -22,7 +22,7 @@ def amount_text(unit_type: str, unit_token: str, unit_count: int) -> str:
 
 def entry_label(entry: Entry) -> str:
     """What an entry was for: the description its writer gave, else its reason in words."""
-    description = (entry.metadata or {}).get("description") if isinstance(entry.metadata, dict) else None
+    description = entry.metadata.get("description") if isinstance(entry.metadata, dict) else None
     label = str(description) if description else entry.reason_type.replace("_", " ")
     if entry.kind == "reversal":
         return f"reversal: {label}"

@@ -51,7 +51,7 @@ def _segments(lot, asset) -> list[Segment]:
 
 
 def wallet_picture(*, owner: Ref) -> dict:
-    lots = list(owner_lots(owner=owner))[-MAX_LOTS:]
+    lots = list(owner_lots(owner=owner).order_by("-id")[:MAX_LOTS])[::-1]  # the newest, drawn oldest first
     rows = []
     for i, lot in enumerate(lots):
         asset = lot.account.asset

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Min, Q
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from apps.giftcards.exceptions import TooManyAttempts
@@ -49,10 +49,9 @@ def _attempt_record(*, user, fingerprint: str, last4: str, ip: str | None) -> tu
     recent = RedemptionAttempt.objects.filter(created_at__gt=now - window, outcome__in=COUNTED)
     retry_after = 0
     for dimension in dimensions:
-        counted = recent.filter(dimension)
-        if counted.count() >= settings.GIFTCARD_MAX_FAILURES:
-            oldest = counted.aggregate(oldest=Min("created_at"))["oldest"]
-            retry_after = max(retry_after, int((oldest + window - now).total_seconds()) + 1)
+        counted = recent.filter(dimension).aggregate(n=Count("id"), oldest=Min("created_at"))
+        if counted["n"] >= settings.GIFTCARD_MAX_FAILURES:
+            retry_after = max(retry_after, int((counted["oldest"] + window - now).total_seconds()) + 1)
     attempt = RedemptionAttempt.objects.create(
         user=user,
         ip=ip,

@@ -14,7 +14,7 @@ route's circuit breaker.
 
 import os
 import time
-from decimal import Context, Decimal
+from decimal import Decimal
 from urllib.parse import quote
 
 import requests
@@ -23,12 +23,11 @@ from django.views.decorators.debug import sensitive_variables
 
 from apps.giftcards.vendors.base import CardCheck, GiftCardVendor, RedeemConfirmation, VendorRefused, VendorUnavailable
 from apps.giftcards.vendors.breaker import breaker_failure, breaker_is_open, breaker_success
-from apps.ledger.amounts import MAX_UNIT_COUNT, Amount
+from apps.ledger.amounts import Amount, micros_from_major
 
 VERIFY_TRIES = 3
 BACKOFF_SECONDS = 0.2
 REFUSED_STATUSES = {409, 410, 422}
-MICROS = Decimal(1_000_000)
 
 
 class CircuitOpen(VendorUnavailable):
@@ -128,8 +127,4 @@ def _amount(value, currency) -> Amount:
     """The vendor's decimal string in major units, exactly, as micros."""
     if not isinstance(value, str) or not isinstance(currency, str) or len(currency) != 3:
         raise ValueError("bad amount")
-    # exact: a wide context, so no digit of the vendor's string is rounded away
-    micros = Context(prec=60).multiply(Decimal(value), MICROS)
-    if micros != micros.to_integral_value() or not 0 < micros <= MAX_UNIT_COUNT:
-        raise ValueError("amount out of range")
-    return Amount("currency_micros", currency.upper(), int(micros))
+    return Amount("currency_micros", currency.upper(), micros_from_major(Decimal(value)))

@@ -9,10 +9,8 @@ from decimal import Decimal, InvalidOperation
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.giftcards.services import sandbox_cards_issue
-from apps.ledger.amounts import Amount
+from apps.ledger.amounts import Amount, micros_from_major
 from config.errors import KhataError
-
-MICROS = Decimal(1_000_000)
 
 
 class Command(BaseCommand):
@@ -26,11 +24,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            micros = Decimal(options["amount"]) * MICROS
-        except InvalidOperation:
-            raise CommandError("--amount must be a decimal number such as 100.00") from None
-        if not micros.is_finite() or micros != micros.to_integral_value() or micros <= 0:
-            raise CommandError("--amount must be positive with at most 6 decimal places")
+            micros = micros_from_major(Decimal(options["amount"]))
+        except (InvalidOperation, ValueError):
+            raise CommandError("--amount must be a positive decimal such as 100.00 (at most 6 decimals)") from None
         expires = None
         if options["expires"]:
             try:
@@ -40,7 +36,7 @@ class Command(BaseCommand):
         try:
             cards = sandbox_cards_issue(
                 count=options["count"],
-                amount=Amount("currency_micros", options["currency"].upper(), int(micros)),
+                amount=Amount("currency_micros", options["currency"].upper(), micros),
                 expires_on=expires,
             )
         except KhataError as exc:
