@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
-from celery.schedules import schedule
+from celery.schedules import crontab, schedule
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "apps.events",
     "apps.ledger",
     "apps.giftcards",
+    "apps.points",
 ]
 
 MIDDLEWARE = [
@@ -239,6 +240,14 @@ CELERY_BEAT_SCHEDULE = {
     "giftcards: confirm or reverse redemptions awaiting the vendor": {
         "task": "apps.giftcards.tasks.giftcard_redemptions_reconcile_task",
         "schedule": schedule(timedelta(seconds=60)),
+    },
+    "points: post awards still pending": {
+        "task": "apps.points.tasks.points_awards_sweep_task",
+        "schedule": schedule(timedelta(seconds=60)),
+    },
+    "points: nightly tier recalculation": {
+        "task": "apps.points.tasks.points_tiers_nightly_task",
+        "schedule": crontab(hour=2, minute=15),
     },
     "ledger: journal checkpoint": {
         "task": "apps.ledger.tasks.ledger_checkpoint_task",

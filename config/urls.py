@@ -18,6 +18,7 @@ api_v1 = [
     path("", include("apps.events.api.urls")),
     path("", include("apps.ledger.api.urls")),
     path("", include("apps.giftcards.api.urls")),
+    path("", include("apps.points.api.urls")),
 ]
 
 urlpatterns = [

@@ -17,6 +17,9 @@ class EventType:
     payload_serializer: type[serializers.Serializer]
     handler: Callable[..., None]  # handler(*, event, data)
     description: str = ""
+    # optional: batch_handler(*, items=[(event, data), ...]) -> {event.pk: exception} runs many
+    # events in one transaction; it writes nothing for the events it returns as failed
+    batch_handler: Callable[..., dict] | None = None
 
 
 @dataclass(frozen=True)
@@ -31,9 +34,14 @@ _CONSUMERS: dict[str, OutboxConsumer] = {}
 
 
 def event_type_register(
-    name: str, *, payload_serializer: type[serializers.Serializer], handler: Callable[..., None], description: str = ""
+    name: str,
+    *,
+    payload_serializer: type[serializers.Serializer],
+    handler: Callable[..., None],
+    description: str = "",
+    batch_handler: Callable[..., dict] | None = None,
 ) -> EventType:
-    event_type = EventType(name, payload_serializer, handler, description)
+    event_type = EventType(name, payload_serializer, handler, description, batch_handler)
     _EVENT_TYPES[name] = event_type
     return event_type
 

@@ -4,7 +4,12 @@ from celery import shared_task
 
 from apps.events.broker import tasks_publish
 from apps.events.retry_policy import SWEEP_BATCH, SWEEP_GRACE
-from apps.events.services.inbound import inbound_event_process, inbound_events_due, inbound_events_enqueue
+from apps.events.services.inbound import (
+    inbound_event_process,
+    inbound_events_due,
+    inbound_events_enqueue,
+    inbound_events_process_batch,
+)
 from apps.events.services.outbox import (
     outbox_deliveries_enqueue,
     outbox_delivery_attempt,
@@ -20,9 +25,10 @@ def _schedule_retry(task, argument, delay: int) -> None:
 
 @shared_task(acks_late=True)
 def inbound_events_dispatch_task(event_ids: list[int]) -> list[str]:
+    settled = inbound_events_process_batch(event_ids=event_ids)
     statuses = []
     for event_id in event_ids:
-        outcome = inbound_event_process(event_id=event_id)
+        outcome = settled.get(event_id) or inbound_event_process(event_id=event_id)
         if outcome.status == "retry":
             _schedule_retry(inbound_events_dispatch_task, [event_id], outcome.retry_in)
         statuses.append(outcome.status)

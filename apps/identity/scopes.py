@@ -5,6 +5,7 @@ SCOPES: dict[str, str] = {
     "ledger:write": "Post deposits, withdrawals, transfers and holds to the ledger.",
     "ledger:read": "Read balances and entries of any owner.",
     "points:award": "Award points to users (partners).",
+    "points:quote": "Price a transaction in points without awarding (POST /api/v1/points/quotes).",
     "points:exchange": "Exchange partner points into Khata points.",
 }
 

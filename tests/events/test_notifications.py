@@ -11,7 +11,7 @@ from tests.factories.identity import UserFactory
 pytestmark = pytest.mark.django_db
 
 
-def _template(kind="points.awarded", language="en", body="You earned {points} points for your {vertical} order"):
+def _template(kind="sample.awarded", language="en", body="You earned {points} points for your {vertical} order"):
     return NotificationTemplate.objects.create(
         kind=kind, language=language, title="Points!", body=body, channels=["inbox"]
     )
@@ -40,13 +40,13 @@ def test_outbox_message_about_a_user_becomes_their_notification_once(django_capt
     user = UserFactory()
 
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
-        message = outbox_publish(topic="points.awarded", payload={"points": 180, "vertical": "food"}, user=user)
+        message = outbox_publish(topic="sample.awarded", payload={"points": 180, "vertical": "food"}, user=user)
 
     notification = Notification.objects.get(user=user)
     assert notification.body == "You earned 180 points for your food order"
     assert notification.source_message == message
     # a second send for the same message does not notify twice
-    assert notification_send(user=user, kind="points.awarded", payload=message.payload, source_message=message) == []
+    assert notification_send(user=user, kind="sample.awarded", payload=message.payload, source_message=message) == []
     assert Notification.objects.filter(user=user).count() == 1
 
 
@@ -56,8 +56,8 @@ def test_user_language_is_used_with_english_fallback():
     indonesian = UserFactory(language="id")
     german = UserFactory(language="de")
 
-    notification_send(user=indonesian, kind="points.awarded", payload={"points": 60})
-    notification_send(user=german, kind="points.awarded", payload={"points": 60})
+    notification_send(user=indonesian, kind="sample.awarded", payload={"points": 60})
+    notification_send(user=german, kind="sample.awarded", payload={"points": 60})
 
     assert Notification.objects.get(user=indonesian).body == "Kamu dapat 60 poin"
     assert Notification.objects.get(user=german).body == "English 60"
@@ -67,7 +67,7 @@ def test_missing_variable_leaves_a_failed_notification_with_the_reason():
     _template()
     user = UserFactory()
 
-    notification_send(user=user, kind="points.awarded", payload={"points": 5})
+    notification_send(user=user, kind="sample.awarded", payload={"points": 5})
 
     notification = Notification.objects.get(user=user)
     assert notification.status == Notification.Status.FAILED
@@ -79,8 +79,8 @@ def test_inbox_lists_my_notifications_paginated_and_marks_them_read(user_api):
     user, client = user_api()
     other = UserFactory()
     for points in range(3):
-        notification_send(user=user, kind="points.awarded", payload={"points": points, "vertical": "food"})
-    notification_send(user=other, kind="points.awarded", payload={"points": 99, "vertical": "mart"})
+        notification_send(user=user, kind="sample.awarded", payload={"points": points, "vertical": "food"})
+    notification_send(user=other, kind="sample.awarded", payload={"points": 99, "vertical": "mart"})
 
     listing = client.get("/api/v1/me/notifications").json()
     assert listing["count"] == 3
@@ -99,7 +99,7 @@ def test_inbox_lists_my_notifications_paginated_and_marks_them_read(user_api):
 def test_cannot_read_someone_elses_notification(user_api):
     _template()
     other = UserFactory()
-    notification_send(user=other, kind="points.awarded", payload={"points": 1, "vertical": "food"})
+    notification_send(user=other, kind="sample.awarded", payload={"points": 1, "vertical": "food"})
     _, client = user_api()
 
     response = client.post(f"/api/v1/me/notifications/{Notification.objects.get().pk}/read")

@@ -21,7 +21,7 @@ from tests.events.receiver import Receiver
 pytestmark = pytest.mark.django_db
 
 
-def _publish(capture, topic="points.awarded", payload=None) -> OutboxMessage:
+def _publish(capture, topic="sample.awarded", payload=None) -> OutboxMessage:
     with capture(execute=True), transaction.atomic():
         return outbox_publish(topic=topic, payload=payload or {"userId": "bob", "points": 180})
 
@@ -29,13 +29,13 @@ def _publish(capture, topic="points.awarded", payload=None) -> OutboxMessage:
 @pytest.mark.django_db(transaction=True)
 def test_publish_outside_a_transaction_is_refused():
     with pytest.raises(OutboxOutsideTransaction):
-        outbox_publish(topic="points.awarded", payload={})
+        outbox_publish(topic="sample.awarded", payload={})
     assert not OutboxMessage.objects.exists()
 
 
 def test_webhook_receives_a_signed_body_that_verifies(django_capture_on_commit_callbacks):
     with Receiver() as receiver:
-        subscription = webhook_subscription_create(name="crm", url=receiver.url, topics=["points.awarded"])
+        subscription = webhook_subscription_create(name="crm", url=receiver.url, topics=["sample.awarded"])
 
         message = _publish(django_capture_on_commit_callbacks)
 
@@ -63,7 +63,7 @@ def test_webhook_receives_a_signed_body_that_verifies(django_capture_on_commit_c
     document = json.loads(request["body"])
     assert document == {
         "id": str(message.uuid),
-        "topic": "points.awarded",
+        "topic": "sample.awarded",
         "createdAt": message.created_at.isoformat(),
         "payload": {"userId": "bob", "points": 180},
     }
@@ -124,7 +124,7 @@ def test_subscription_gets_only_its_topics_and_disabled_ones_get_nothing(django_
         disabled.is_active = False
         disabled.save()
 
-        _publish(django_capture_on_commit_callbacks, topic="points.awarded")
+        _publish(django_capture_on_commit_callbacks, topic="sample.awarded")
 
     assert receiver.requests == []
     assert not OutboxDelivery.objects.exists()

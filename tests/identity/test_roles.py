@@ -65,11 +65,11 @@ def test_marketing_creates_notification_templates_but_sees_no_events_or_users():
     client = _staff("Marketing")
 
     assert client.get(TEMPLATE_ADD).status_code == 200
-    response = client.post(TEMPLATE_ADD, _template_form("points.awarded"))
+    response = client.post(TEMPLATE_ADD, _template_form("offer.granted"))
     assert response.status_code == 302
-    assert NotificationTemplate.objects.filter(kind="points.awarded").exists()
+    assert NotificationTemplate.objects.filter(kind="offer.granted").exists()
 
-    template = NotificationTemplate.objects.get(kind="points.awarded")
+    template = NotificationTemplate.objects.get(kind="offer.granted")
     assert client.get(f"/admin/events/notificationtemplate/{template.pk}/delete/").status_code == 403
     assert client.get(EVENTS_LIST).status_code == 403
     assert client.get(USERS_LIST).status_code == 403

@@ -125,6 +125,23 @@ def inbound_events_enqueue(*, event_ids: list[int]) -> int:
     return sum(len(chunk) for chunk in chunks[:sent_chunks])
 
 
+def _attempt_failed(event: InboundEvent, exc: BaseException, now) -> ProcessOutcome:
+    """Count a failed attempt on `event` (not saved): retry with backoff, or fail for good."""
+    event.last_error = f"{type(exc).__name__}: {exc}"[:ERROR_TEXT_LIMIT]
+    if event.attempts >= INBOUND_MAX_ATTEMPTS:
+        event.status = InboundEvent.Status.FAILED
+        event.failed_at = now
+        logger.error("inbound event %s failed after %d attempts", event.pk, event.attempts)
+        return ProcessOutcome("failed")
+    delay = backoff_delay(event.attempts)
+    event.next_attempt_at = now + timedelta(seconds=delay)
+    logger.warning("inbound event %s attempt %d failed; retry in %ss", event.pk, event.attempts, delay)
+    return ProcessOutcome("retry", retry_in=delay)
+
+
+_OUTCOME_FIELDS = ["attempts", "last_error", "status", "failed_at", "next_attempt_at", "processed_at"]
+
+
 def inbound_event_process(*, event_id: int) -> ProcessOutcome:
     """Run the handler of one pending event, exactly once.
 
@@ -151,22 +168,72 @@ def inbound_event_process(*, event_id: int) -> ProcessOutcome:
                     raise ValueError(f"payload no longer valid: {errors}")
                 event_type.handler(event=event, data=data)
         except Exception as exc:
-            event.last_error = f"{type(exc).__name__}: {exc}"[:ERROR_TEXT_LIMIT]
-            if event.attempts >= INBOUND_MAX_ATTEMPTS:
-                event.status = InboundEvent.Status.FAILED
-                event.failed_at = now
-                event.save(update_fields=["attempts", "last_error", "status", "failed_at"])
-                logger.error("inbound event %s failed after %d attempts", event.pk, event.attempts)
-                return ProcessOutcome("failed")
-            delay = backoff_delay(event.attempts)
-            event.next_attempt_at = now + timedelta(seconds=delay)
-            event.save(update_fields=["attempts", "last_error", "next_attempt_at"])
-            logger.warning("inbound event %s attempt %d failed; retry in %ss", event.pk, event.attempts, delay)
-            return ProcessOutcome("retry", retry_in=delay)
+            outcome = _attempt_failed(event, exc, now)
+            event.save(update_fields=_OUTCOME_FIELDS)
+            return outcome
         event.status = InboundEvent.Status.PROCESSED
         event.processed_at = now
-        event.save(update_fields=["attempts", "status", "processed_at"])
+        event.save(update_fields=_OUTCOME_FIELDS)
         return ProcessOutcome("processed")
+
+
+def _batch_run(event_type, events: list[InboundEvent]) -> dict[int, BaseException] | None:
+    """Run a type's batch handler in a savepoint; None when it failed as a whole."""
+    failures: dict[int, BaseException] = {}
+    items = []
+    for event in events:
+        data, errors = payload_validate(event_type, event.payload)
+        if errors:
+            failures[event.pk] = ValueError(f"payload no longer valid: {errors}")
+        else:
+            items.append((event, data))
+    try:
+        with transaction.atomic():
+            failures.update(event_type.batch_handler(items=items) if items else {})
+    except Exception:
+        logger.exception("batch handler for %s failed; its %d events run one by one", event_type.name, len(events))
+        return None
+    return failures
+
+
+def inbound_events_process_batch(*, event_ids: list[int]) -> dict[int, ProcessOutcome]:
+    """Run pending events whose type has a batch handler, many per transaction.
+
+    Returns an outcome for each event it settled; the others (no batch handler, or a batch
+    that failed as a whole) are left for `inbound_event_process`, one at a time."""
+    outcomes: dict[int, ProcessOutcome] = {}
+    with transaction.atomic():
+        now = timezone.now()
+        events = list(
+            InboundEvent.objects.select_for_update(skip_locked=True)
+            .filter(
+                pk__in=event_ids, status=InboundEvent.Status.PENDING, next_attempt_at__lte=now + EARLY_ARRIVAL_SLACK
+            )
+            .order_by("pk")
+        )
+        by_type: dict[str, list[InboundEvent]] = {}
+        for event in events:
+            by_type.setdefault(event.type, []).append(event)
+        settled = []
+        for type_name, group in by_type.items():
+            event_type = event_type_get(type_name)
+            if event_type is None or event_type.batch_handler is None:
+                continue
+            failures = _batch_run(event_type, group)
+            if failures is None:
+                continue
+            for event in group:
+                event.attempts += 1
+                if event.pk in failures:
+                    outcomes[event.pk] = _attempt_failed(event, failures[event.pk], now)
+                else:
+                    event.status = InboundEvent.Status.PROCESSED
+                    event.processed_at = now
+                    outcomes[event.pk] = ProcessOutcome("processed")
+                settled.append(event)
+        if settled:
+            InboundEvent.objects.bulk_update(settled, _OUTCOME_FIELDS)
+    return outcomes
 
 
 def inbound_events_due(*, grace: timedelta, limit: int) -> list[int]:

@@ -34,6 +34,19 @@ def outbox_publish(*, topic: str, payload: dict, user=None) -> OutboxMessage:
     return message
 
 
+def outbox_publish_many(*, messages: list[tuple[str, dict, object]]) -> list[OutboxMessage]:
+    """Record many (topic, payload, user) changes at once, in the transaction of the changes."""
+    if not transaction.get_connection().in_atomic_block:
+        raise OutboxOutsideTransaction("outbox_publish_many must run inside the transaction of the changes it reports")
+    now = timezone.now()
+    created = OutboxMessage.objects.bulk_create(
+        [OutboxMessage(topic=topic, payload=payload, user=user, created_at=now) for topic, payload, user in messages]
+    )
+    ids = [message.pk for message in created]
+    transaction.on_commit(lambda: outbox_messages_enqueue(message_ids=ids))
+    return created
+
+
 def outbox_messages_enqueue(*, message_ids: list[int]) -> None:
     from apps.events.tasks import outbox_message_fanout_task
 

@@ -1,0 +1,29 @@
+from config.errors import BusinessRuleRefused, InvalidInput, KhataError, NotFoundError
+
+
+class ConfigurationMissing(KhataError):
+    """A multiplier (or country, or user) the calculation needs is not configured for the
+    transaction's time. Never guessed: the transaction waits for retry, then dead-letters."""
+
+    status_code = 422
+    code = "points_configuration_missing"
+    message = "The points configuration this transaction needs is missing."
+
+
+class UnknownUser(NotFoundError):
+    code = "unknown_user"
+    message = "No user has this userId."
+
+
+class InvalidTransaction(InvalidInput):
+    code = "invalid_transaction"
+
+
+class MultiplierInForce(BusinessRuleRefused):
+    code = "multiplier_in_force"
+    message = "A multiplier that has taken effect cannot change; close it and add a new one."
+
+
+class PartnerNotConfigured(BusinessRuleRefused):
+    code = "partner_not_configured"
+    message = "This API client is not linked to a points partner."

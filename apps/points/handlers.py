@@ -1,0 +1,101 @@
+"""The completed-transactions stream: `transaction.completed` events become awards.
+
+Bad input (an unknown country, a wrong currency, a negative or fractional amount) is rejected
+when the event arrives. Missing configuration (no multiplier in force for the country and
+vertical, an unknown user) is a failure of that event: it is retried with backoff, then
+dead-lettered for Support to replay once the configuration is fixed — never awarded with a
+guessed multiplier.
+"""
+
+import time
+
+from django.db.models.signals import post_delete, post_save
+from rest_framework import serializers
+
+from apps.events.registry import event_type_register
+from apps.ledger.api.serializers import AmountSerializer, StrictSerializer, to_amount
+from apps.points.calculation import TransactionFacts
+from apps.points.models import CODE_VALIDATOR, Country
+from apps.points.services import TransactionIn, awards_record
+
+# Countries are few and rarely change; payload validation reads them from memory.
+_COUNTRY_CACHE_SECONDS = 30
+_countries: dict = {"loaded_at": 0.0, "currency": {}}
+
+
+def country_currencies() -> dict[str, str]:
+    if time.monotonic() - _countries["loaded_at"] > _COUNTRY_CACHE_SECONDS:
+        _countries["currency"] = dict(Country.objects.values_list("code", "currency"))
+        _countries["loaded_at"] = time.monotonic()
+    return _countries["currency"]
+
+
+def country_cache_clear(**kwargs) -> None:  # noqa: ARG001 - signal signature
+    _countries["loaded_at"] = 0.0
+
+
+post_save.connect(country_cache_clear, sender=Country, dispatch_uid="points_country_cache_save")
+post_delete.connect(country_cache_clear, sender=Country, dispatch_uid="points_country_cache_delete")
+
+
+class TransactionCompletedPayload(StrictSerializer):
+    transaction_id = serializers.CharField(max_length=128)
+    user_id = serializers.CharField(max_length=64)
+    country_code = serializers.RegexField(
+        r"^[A-Z]{2}$", error_messages={"invalid": "Use an ISO 3166-1 alpha-2 code, e.g. SG."}
+    )
+    vertical = serializers.CharField(max_length=40, validators=[CODE_VALIDATOR])
+    payment_type = serializers.CharField(max_length=40, validators=[CODE_VALIDATOR])
+    amount = AmountSerializer()
+    completed_at = serializers.DateTimeField()
+
+    def validate(self, attrs):
+        currencies = country_currencies()
+        currency = currencies.get(attrs["country_code"])
+        if currency is None:
+            raise serializers.ValidationError({"country_code": [f"Unknown country '{attrs['country_code']}'."]})
+        amount = attrs["amount"]
+        if amount["unit_type"] != "currency_micros" or amount["unit_token"] != currency:
+            raise serializers.ValidationError(
+                {"amount": [f"{attrs['country_code']} transactions are in currency_micros/{currency}."]}
+            )
+        return attrs
+
+
+def _transaction_in(event, data: dict) -> TransactionIn:
+    return TransactionIn(
+        transaction_id=data["transaction_id"],
+        user_external_id=data["user_id"],
+        facts=TransactionFacts(
+            country_code=data["country_code"],
+            vertical=data["vertical"],
+            payment_type=data["payment_type"],
+            amount=to_amount(data["amount"]),
+            completed_at=data["completed_at"],
+        ),
+        inbound_event_id=event.pk,
+    )
+
+
+def transactions_completed_handle(*, items: list) -> dict:
+    transactions = [_transaction_in(event, data) for event, data in items]
+    failures = awards_record(transactions=transactions)
+    return {items[index][0].pk: error for index, error in failures.items()}
+
+
+def transaction_completed_handle(*, event, data: dict) -> None:
+    failures = transactions_completed_handle(items=[(event, data)])
+    if failures:
+        raise next(iter(failures.values()))
+
+
+event_type_register(
+    "transaction.completed",
+    payload_serializer=TransactionCompletedPayload,
+    handler=transaction_completed_handle,
+    batch_handler=transactions_completed_handle,
+    description=(
+        "A completed platform transaction that earns points: {transactionId, userId, countryCode, vertical, "
+        "paymentType, amount: {unitType, unitToken, unitCount}, completedAt}."
+    ),
+)

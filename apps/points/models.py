@@ -1,0 +1,269 @@
+"""Points configuration (countries, verticals, payment types, tiers, partners and their
+effective-dated multipliers) and the records of what was awarded and why."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.postgres.constraints import ExclusionConstraint
+from django.contrib.postgres.fields import DateTimeRangeField, RangeOperators
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Func, Q, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+CODE_VALIDATOR = RegexValidator(r"^[a-z][a-z0-9_]*$", "Lower-case letters, digits and underscores, e.g. food.")
+
+
+class Country(models.Model):
+    code = models.CharField(
+        max_length=2, unique=True, validators=[RegexValidator(r"^[A-Z]{2}$", "ISO 3166-1 alpha-2, e.g. SG.")]
+    )
+    name = models.CharField(max_length=100)
+    currency = models.CharField(max_length=3, validators=[RegexValidator(r"^[A-Z]{3}$", "ISO 4217, e.g. SGD.")])
+    time_zone = models.CharField(max_length=64, help_text="IANA name, e.g. Asia/Singapore.")
+    expiry_months = models.PositiveSmallIntegerField(
+        default=6,
+        choices=[(3, "3 months"), (6, "6 months")],
+        help_text="Points expire at the end of the Nth month after the last earning transaction.",
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name_plural = "countries"
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+    def clean(self) -> None:
+        from zoneinfo import available_timezones
+
+        if self.time_zone not in available_timezones():
+            raise ValidationError({"time_zone": f"Unknown time zone '{self.time_zone}'."})
+
+
+class Vertical(models.Model):
+    code = models.CharField(max_length=40, unique=True, validators=[CODE_VALIDATOR])
+    name = models.CharField(max_length=100)
+    noun = models.CharField(max_length=60, blank=True, help_text='Used in messages: "your food order".')
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class PaymentType(models.Model):
+    code = models.CharField(max_length=40, unique=True, validators=[CODE_VALIDATOR])
+    name = models.CharField(max_length=100)
+    is_cashless = models.BooleanField(default=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Tier(models.Model):
+    code = models.CharField(max_length=40, unique=True, validators=[CODE_VALIDATOR])
+    name = models.CharField(max_length=100)
+    rank = models.PositiveSmallIntegerField(unique=True, help_text="0 for the entry tier; higher is better.")
+    threshold = models.BigIntegerField(
+        validators=[MinValueValidator(0)], help_text="Points earned in the qualification window to hold this tier."
+    )
+    window_months = models.PositiveSmallIntegerField(default=12, validators=[MinValueValidator(1)])
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["rank"]
+        constraints = [models.CheckConstraint(condition=Q(threshold__gte=0), name="points_tier_threshold_gte_0")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Partner(models.Model):
+    """An external client awarding Khata points through the API with its own rates."""
+
+    code = models.CharField(max_length=40, unique=True, validators=[CODE_VALIDATOR])
+    name = models.CharField(max_length=100)
+    api_client = models.OneToOneField(
+        "identity.ApiClient", null=True, blank=True, on_delete=models.PROTECT, related_name="points_partner"
+    )
+    applies_tier = models.BooleanField(
+        default=False, help_text="Multiply the partner's rate by the user's tier multiplier too."
+    )
+    is_active = models.BooleanField(default=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TsTzRange(Func):
+    function = "TSTZRANGE"
+    output_field = DateTimeRangeField()
+
+
+class Multiplier(models.Model):
+    """One factor of the points formula, in force over [valid_from, valid_to)."""
+
+    class Kind(models.TextChoices):
+        EPPF = "eppf", "EPPF (per country)"
+        VERTICAL = "vertical", "Vertical (per country)"
+        PAYMENT_TYPE = "payment_type", "Payment type (per country)"
+        TIER = "tier", "Tier"
+        PARTNER = "partner", "Partner rate (per currency)"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    country = models.ForeignKey(Country, null=True, blank=True, on_delete=models.PROTECT, related_name="multipliers")
+    partner = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="multipliers")
+    key = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text="The vertical, payment type or tier code; the currency for a partner rate; empty for EPPF.",
+    )
+    value = models.DecimalField(max_digits=24, decimal_places=12, validators=[MinValueValidator(Decimal("0"))])
+    valid_from = models.DateTimeField(default=timezone.now)
+    valid_to = models.DateTimeField(null=True, blank=True, help_text="Empty: in force until further notice.")
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["kind", "country__code", "key", "-valid_from"]
+        indexes = [models.Index(fields=["kind", "key", "valid_from"], name="points_multiplier_lookup")]
+        constraints = [
+            models.CheckConstraint(condition=Q(value__gt=0), name="points_multiplier_positive"),
+            models.CheckConstraint(
+                condition=Q(valid_to__isnull=True) | Q(valid_to__gt=models.F("valid_from")),
+                name="points_multiplier_window_order",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(kind="eppf", country__isnull=False, partner__isnull=True, key="")
+                    | Q(kind__in=["vertical", "payment_type"], country__isnull=False, partner__isnull=True) & ~Q(key="")
+                    | Q(kind="tier", country__isnull=True, partner__isnull=True) & ~Q(key="")
+                    | Q(kind="partner", country__isnull=True, partner__isnull=False) & ~Q(key="")
+                ),
+                name="points_multiplier_scope_matches_kind",
+            ),
+            # one multiplier in force per key at any time
+            ExclusionConstraint(
+                name="points_multiplier_no_overlap",
+                expressions=[
+                    ("kind", RangeOperators.EQUAL),
+                    (Coalesce("country", Value(0)), RangeOperators.EQUAL),
+                    (Coalesce("partner", Value(0)), RangeOperators.EQUAL),
+                    ("key", RangeOperators.EQUAL),
+                    (TsTzRange("valid_from", "valid_to"), RangeOperators.OVERLAPS),
+                ],
+            ),
+        ]
+
+    def __str__(self) -> str:
+        scope = self.country.code if self.country_id else (self.partner.code if self.partner_id else "all")
+        return f"{self.get_kind_display()} {scope} {self.key or ''} ×{self.value.normalize()}".replace("  ", " ")
+
+
+class PointsProfile(models.Model):
+    """A user's standing: current tier and earning activity (which drives expiry)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="points_profile")
+    tier = models.ForeignKey(Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    tier_since = models.DateTimeField(null=True, blank=True)
+    earned_in_window = models.BigIntegerField(default=0, help_text="Points earned in the tier window at last check.")
+    tier_checked_at = models.DateTimeField(null=True, blank=True)
+    last_earned_at = models.DateTimeField(null=True, blank=True, help_text="Latest earning transaction's time.")
+    expires_at = models.DateField(null=True, blank=True, help_text="Points expire after this day (country time).")
+
+    def __str__(self) -> str:
+        return f"points profile of {self.user}"
+
+
+class TierChange(models.Model):
+    """Every tier a user has held, from when: the tier at a past time is read from here."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tier_changes")
+    from_tier = models.ForeignKey(Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    to_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="+")
+    effective_at = models.DateTimeField()
+    earned_in_window = models.BigIntegerField()
+    reason = models.CharField(max_length=100)
+
+    class Meta:
+        ordering = ["-effective_at", "-id"]
+        indexes = [models.Index(fields=["user", "effective_at"], name="points_tierchange_user_time")]
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.from_tier or '-'} -> {self.to_tier}"
+
+
+class Award(models.Model):
+    """Points owed for one transaction (or partner request), then posted to the ledger once.
+
+    (source, reference) is unique: the same transaction delivered twice is one award, and the
+    ledger entry's idempotency key is `<source>:<reference>`."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        AWARDED = "awarded"
+
+    source = models.CharField(max_length=60, help_text="transaction, or partner:<code>.")
+    reference = models.CharField(max_length=128, help_text="The transaction id or the partner's idempotency key.")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="points_awards")
+    points = models.BigIntegerField()
+    breakdown = models.JSONField(help_text="Every multiplier used, with its source row.")
+    country_code = models.CharField(max_length=2, blank=True)
+    vertical = models.CharField(max_length=40, blank=True)
+    payment_type = models.CharField(max_length=40, blank=True)
+    unit_token = models.CharField(max_length=16, blank=True)
+    unit_count = models.BigIntegerField(null=True, blank=True)
+    transaction_at = models.DateTimeField()
+    partner = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="awards")
+    inbound_event = models.ForeignKey(
+        "events.InboundEvent", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    request_hash = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    entry_id = models.BigIntegerField(null=True, blank=True, help_text="The ledger entry that paid the points.")
+    created_at = models.DateTimeField(default=timezone.now)
+    awarded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-transaction_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "reference"], name="points_award_once_per_reference"),
+            models.CheckConstraint(condition=Q(points__gt=0), name="points_award_positive"),
+            models.CheckConstraint(
+                condition=Q(status="pending", entry_id__isnull=True) | Q(status="awarded", entry_id__isnull=False),
+                name="points_award_entry_when_awarded",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["user", "transaction_at"], name="points_award_user_time"),
+            models.Index(fields=["created_at"], name="points_award_pending", condition=Q(status="pending")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.points} points for {self.source}:{self.reference}"
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"{self.source}:{self.reference}"

@@ -1,0 +1,27 @@
+"""Writers of the points app. Import from here."""
+
+from apps.points.services.awards import (
+    TransactionIn,
+    award_direct,
+    awards_enqueue,
+    awards_pending_due,
+    awards_post,
+    awards_record,
+    partner_award_record,
+    transactions_quote,
+)
+from apps.points.services.configuration import multiplier_save
+from apps.points.services.tiers import tier_recalculate
+
+__all__ = [
+    "TransactionIn",
+    "award_direct",
+    "awards_enqueue",
+    "awards_pending_due",
+    "awards_post",
+    "awards_record",
+    "multiplier_save",
+    "partner_award_record",
+    "tier_recalculate",
+    "transactions_quote",
+]

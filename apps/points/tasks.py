@@ -1,0 +1,44 @@
+"""Celery tasks of the points app: thin, load ids, call one service."""
+
+from celery import shared_task
+
+from apps.events.broker import tasks_publish
+from apps.events.retry_policy import SWEEP_BATCH, SWEEP_GRACE
+from apps.identity.models import User
+from apps.points.services import awards_enqueue, awards_pending_due, awards_post, tier_recalculate
+from apps.points.services.tiers import tier_users_after
+
+# the nightly run checks this many users per task
+TIER_CHUNK = 500
+
+
+@shared_task(acks_late=True)
+def points_awards_post_task(award_ids: list[int]) -> int:
+    return awards_post(award_ids=award_ids)
+
+
+@shared_task(acks_late=True)
+def points_awards_sweep_task() -> int:
+    """Awards still pending a minute after they were recorded (broker down, worker killed)."""
+    return awards_enqueue(award_ids=awards_pending_due(grace=SWEEP_GRACE, limit=SWEEP_BATCH * 4))
+
+
+@shared_task(acks_late=True)
+def points_tiers_recalculate_task(user_ids: list[int]) -> int:
+    changed = 0
+    for user in User.objects.filter(pk__in=user_ids):
+        changed += tier_recalculate(user=user, reason="nightly") is not None
+    return changed
+
+
+@shared_task(acks_late=True)
+def points_tiers_nightly_task() -> int:
+    """Every user with a points profile is checked once a night, in chunks on the workers:
+    points leaving the qualification window can lower a tier."""
+    sent, after = 0, 0
+    while True:
+        user_ids = tier_users_after(after=after, limit=TIER_CHUNK)
+        if not user_ids:
+            return sent
+        sent += tasks_publish(points_tiers_recalculate_task, [user_ids]) * len(user_ids)
+        after = user_ids[-1]

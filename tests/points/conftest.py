@@ -1,0 +1,15 @@
+import pytest
+
+from apps.points.handlers import country_cache_clear
+from tests.factories.points import points_world, user_in_tier
+
+
+@pytest.fixture
+def world(db):
+    """The seed's configuration with bob (SG, Platinum) and jane (ID, Gold)."""
+    country_cache_clear()
+    points_world()
+    bob = user_in_tier(external_id="bob", country="SG", points=15_000)
+    jane = user_in_tier(external_id="jane", country="ID", points=5_000)
+    yield {"bob": bob, "jane": jane}
+    country_cache_clear()
