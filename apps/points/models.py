@@ -14,6 +14,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from apps.events.models import InboundEvent
+
 CODE_VALIDATOR = RegexValidator(r"^[a-z][a-z0-9_]*$", "Lower-case letters, digits and underscores, e.g. food.")
 
 
@@ -267,3 +269,12 @@ class Award(models.Model):
     @property
     def idempotency_key(self) -> str:
         return f"{self.source}:{self.reference}"
+
+
+class TransactionDeadLetter(InboundEvent):
+    """A `transaction.completed` event that failed every retry (e.g. no multiplier configured):
+    listed for staff with the reason, and replayed once the configuration is fixed."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "dead-lettered transaction"

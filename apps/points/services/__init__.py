@@ -10,7 +10,7 @@ from apps.points.services.awards import (
     partner_award_record,
     transactions_quote,
 )
-from apps.points.services.configuration import multiplier_save
+from apps.points.services.configuration import multiplier_errors, multiplier_save
 from apps.points.services.tiers import tier_recalculate
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "awards_pending_due",
     "awards_post",
     "awards_record",
+    "multiplier_errors",
     "multiplier_save",
     "partner_award_record",
     "tier_recalculate",

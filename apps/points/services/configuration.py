@@ -14,6 +14,7 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.points.models import Multiplier, PaymentType, Tier, Vertical
@@ -76,18 +77,50 @@ def _history_check(multiplier: Multiplier, now: datetime) -> dict:
     return {}
 
 
-@transaction.atomic
-def multiplier_save(*, multiplier: Multiplier) -> Multiplier:
-    """Create or change a multiplier under the rules above; ValidationError names the field."""
+def _overlapping(multiplier: Multiplier):
+    clash = Multiplier.objects.filter(
+        kind=multiplier.kind, country_id=multiplier.country_id, partner_id=multiplier.partner_id, key=multiplier.key
+    ).exclude(pk=multiplier.pk)
+    clash = clash.filter(Q(valid_to__isnull=True) | Q(valid_to__gt=multiplier.valid_from))
+    if multiplier.valid_to is not None:
+        clash = clash.filter(valid_from__lt=multiplier.valid_to)
+    return clash.order_by("valid_from")
+
+
+def _overlap_error(multiplier: Multiplier) -> dict:
+    clash = list(_overlapping(multiplier))
+    if not clash:
+        return {}
+    windows = "; ".join(
+        f"#{m.pk} ×{m.value.normalize()} from {m.valid_from:%Y-%m-%d %H:%M} "
+        f"to {m.valid_to.strftime('%Y-%m-%d %H:%M') if m.valid_to else 'open'}"
+        for m in clash
+    )
+    return {"valid_from": f"Overlaps another multiplier for the same key ({windows} UTC). Close that one first."}
+
+
+def multiplier_errors(*, multiplier: Multiplier) -> dict:
+    """Everything wrong with saving `multiplier` as it is now, by field (empty when fine)."""
     now = timezone.now()
     errors = {**_scope_check(multiplier)}
-    if multiplier.value is not None and multiplier.value <= 0:
+    if multiplier.value is None or multiplier.value <= 0:
         errors["value"] = "A multiplier must be greater than 0."
-    if multiplier.valid_to is not None and multiplier.valid_to <= multiplier.valid_from:
+    if multiplier.valid_from is None:
+        errors["valid_from"] = "Required."
+    elif multiplier.valid_to is not None and multiplier.valid_to <= multiplier.valid_from:
         errors["valid_to"] = "Must be after valid from."
     if not errors:
         errors.update(_key_check(multiplier))
         errors.update(_history_check(multiplier, now))
+    if not errors:
+        errors.update(_overlap_error(multiplier))
+    return errors
+
+
+@transaction.atomic
+def multiplier_save(*, multiplier: Multiplier) -> Multiplier:
+    """Create or change a multiplier under the rules above; ValidationError names the field."""
+    errors = multiplier_errors(multiplier=multiplier)
     if errors:
         raise ValidationError(errors)
     try:
@@ -96,20 +129,6 @@ def multiplier_save(*, multiplier: Multiplier) -> Multiplier:
     except IntegrityError as exc:
         if "points_multiplier_no_overlap" not in str(exc):
             raise
-        clash = (
-            Multiplier.objects.filter(
-                kind=multiplier.kind, country_id=multiplier.country_id, partner_id=multiplier.partner_id
-            )
-            .filter(key=multiplier.key)
-            .exclude(pk=multiplier.pk)
-            .order_by("valid_from")
-        )
-        windows = "; ".join(
-            f"#{m.pk} ×{m.value.normalize()} from {m.valid_from:%Y-%m-%d %H:%M} "
-            f"to {m.valid_to.strftime('%Y-%m-%d %H:%M') if m.valid_to else 'open'}"
-            for m in clash
-        )
-        raise ValidationError(
-            {"valid_from": f"Overlaps another multiplier for the same key ({windows}). Close that one first."}
-        ) from None
+        # a concurrent save took the window between the check and the insert
+        raise ValidationError(_overlap_error(multiplier) or {"valid_from": "Overlaps another multiplier."}) from None
     return multiplier
