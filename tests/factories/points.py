@@ -51,7 +51,7 @@ def transaction_event(event_id: str | None = None, **overrides) -> dict:
     return {
         "eventId": event_id or f"evt-{payload['transactionId']}",
         "type": "transaction.completed",
-        "occurredAt": payload["completedAt"],
+        "occurredAt": timezone.now().isoformat(),
         "payload": payload,
     }
 
