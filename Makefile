@@ -62,6 +62,7 @@ openapi: venv
 bench: setup
 	$(PY) bench/events_ingest.py
 	$(PY) bench/ledger.py
+	$(PY) bench/points.py
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

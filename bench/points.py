@@ -27,6 +27,8 @@ import json
 import os
 import queue
 import random
+import re
+import shutil
 import signal
 import socket
 import statistics
@@ -190,6 +192,16 @@ def start_workers(concurrency: int, pool: str, logs: Path) -> subprocess.Popen:
     raise RuntimeError(f"celery worker did not answer a ping in 60s; see {logs / 'celery.log'}")
 
 
+def start_beat(logs: Path) -> subprocess.Popen:
+    """The scheduler, as deployed (Procfile): its sweepers re-enqueue awards and events whose
+    task failed (e.g. a deadlock) once they are a minute overdue."""
+    return _spawn(
+        [str(ROOT / ".venv/bin/celery"), "-A", "config", "beat", "--loglevel", "WARNING"],
+        dict(os.environ),
+        logs / "beat.log",
+    )
+
+
 def start_web(web_workers: int, web_threads: int, logs: Path) -> int:
     port = _free_port()
     env = {
@@ -221,7 +233,8 @@ def start_web(web_workers: int, web_threads: int, logs: Path) -> int:
 
 class CpuMeter:
     """CPU seconds by process group (celery, gunicorn, postgres backends of the bench database,
-    other postgres, redis, this script), from /proc. A process's last reading is kept after it
+    redis, this script; postgres_other and other are the rest of the machine, e.g. someone
+    else's tests, which share the CPUs), from /proc. A process's last reading is kept after it
     exits, so short-lived backends still count."""
 
     def __init__(self, sessions: dict[int, str]):
@@ -258,7 +271,8 @@ class CpuMeter:
             session = int(fields[3])
             seconds = (int(fields[11]) + int(fields[12])) / CLK_TCK
             known = self.last.get(pid)
-            group = known[0] if known else self._group(pid, comm, session)
+            # a new backend shows the postmaster's command line until it has authenticated
+            group = known[0] if known and comm != "postgres" else self._group(pid, comm, session)
             if group is not None:
                 self.last[pid] = (group, seconds)
 
@@ -419,6 +433,37 @@ def latency_figures(db) -> tuple[float, float]:
     return float(p50 or 0), float(p99 or 0)
 
 
+def task_times(path: Path) -> dict[str, tuple[int, int, float]]:
+    """Tasks, items (ids in the arguments) and wall seconds by task name, from the worker's
+    `succeeded in` log lines (the celery logger logs each task at INFO)."""
+    times: dict[str, tuple[int, int, float]] = {}
+    for line in path.open(errors="replace"):
+        if "succeeded in" not in line:
+            continue
+        try:
+            data = json.loads(line)["data"]
+        except (ValueError, KeyError):
+            continue
+        name = data["name"].rsplit(".", 1)[-1]
+        tasks, items, seconds = times.get(name, (0, 0, 0.0))
+        times[name] = (
+            tasks + 1,
+            items + len(re.findall(r"\d+", data.get("args", ""))),
+            seconds + float(data["runtime"]),
+        )
+    return dict(sorted(times.items(), key=lambda kv: -kv[1][2]))
+
+
+def code_version() -> str:
+    """HEAD, and '+dirty' when apps/ or config/ have uncommitted changes (the figures are of
+    the working tree)."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "apps", "config"], cwd=ROOT, capture_output=True, text=True
+    ).stdout
+    return head.strip() + ("+dirty" if dirty.strip() else "")
+
+
 # --- main ------------------------------------------------------------------------------------
 
 
@@ -434,6 +479,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for all awards")
     parser.add_argument("--drain-timeout", type=float, default=1800, help="seconds to wait for the outbox")
     parser.add_argument("--no-drain", action="store_true", help="stop once everything is awarded")
+    parser.add_argument("--no-beat", action="store_true", help="run no celery beat (so no sweepers)")
     parser.add_argument("--keep-db", action="store_true", help="leave khata_bench_points for inspection")
     args = parser.parse_args()
     if args.events % BATCH_SIZE or args.events <= 0:
@@ -460,14 +506,19 @@ def main() -> int:
     out("web_workers", args.web_workers)
     out("web_threads", args.web_threads)
     out("posters", args.posters)
+    out("beat", not args.no_beat)
     out("cpus", os.cpu_count())
+    out("code_version", code_version())
 
     try:
         worker = start_workers(args.workers, args.pool, logs)
         port = start_web(args.web_workers, args.web_threads, logs)
         web = _children[-1]
-        log(f"workers and web are up (logs in {logs})")
-        meter = CpuMeter({worker.pid: "celery", web.pid: "gunicorn"})
+        sessions = {worker.pid: "celery", web.pid: "gunicorn"}
+        if not args.no_beat:
+            sessions[start_beat(logs).pid] = "celery_beat"
+        log(f"workers and web are up (logs in {logs}{', kept' if args.keep_db else ''})")
+        meter = CpuMeter(sessions)
         db = psycopg.connect(DSN, autocommit=True)
 
         poster = Poster(port, key, args.events // BATCH_SIZE, args.users, args.posters)
@@ -521,7 +572,16 @@ def main() -> int:
         out("deliveries_settled_at_awarded", at_award["deliveries"] - at_award["deliveries_pending"])
         out("broker_queue_at_awarded", _broker_depth())
         groups, busy, total = meter.between("start", "awarded")
-        for group in ("celery", "gunicorn", "postgres", "postgres_other", "redis", "bench_client", "other"):
+        for group in (
+            "celery",
+            "gunicorn",
+            "postgres",
+            "redis",
+            "bench_client",
+            "celery_beat",
+            "postgres_other",
+            "other",
+        ):
             seconds = groups.get(group, 0.0)
             out(f"cpu_award_phase_{group}_s", f"{seconds:.1f} ({seconds / max(busy, 1e-9):.0%} of busy)")
         out("cpu_award_phase_machine_busy", f"{busy / max(total, 1e-9):.0%}")
@@ -548,14 +608,21 @@ def main() -> int:
             else:
                 out("outbox_drain_seconds", f"{drained_at - t0:.1f}")
                 out("outbox_drain_after_awards_seconds", f"{drained_at - awarded_at:.1f}")
-                out("deliveries_per_s_after_awards", f"{(settled - (at_award['deliveries'] - at_award['deliveries_pending'])) / max(drained_at - awarded_at, 1e-9):.0f}")
+                out(
+                    "deliveries_per_s_after_awards",
+                    f"{(settled - (at_award['deliveries'] - at_award['deliveries_pending'])) / max(drained_at - awarded_at, 1e-9):.0f}",
+                )
             groups, busy, total = meter.between("awarded", "drained")
             for group in ("celery", "postgres"):
                 out(f"cpu_drain_phase_{group}_s", f"{groups.get(group, 0.0):.1f}")
-        errors = sum(
-            1 for line in (logs / "celery.log").read_text(errors="replace").splitlines() if '"ERROR"' in line
-        )
-        out("worker_log_errors", errors)
+        for name, (tasks, items, seconds) in task_times(logs / "celery.log").items():
+            out(
+                f"task_{name}",
+                f"{tasks} tasks, {items} items, {seconds:.1f} s, {seconds / max(items, 1) * 1000:.2f} ms/item",
+            )
+        errors = [line for line in (logs / "celery.log").open(errors="replace") if '"level": "ERROR"' in line]
+        out("worker_log_errors", len(errors))
+        out("worker_log_deadlocks", sum("deadlock detected" in line for line in errors))
         db.close()
     except KeyboardInterrupt:
         log("interrupted")
@@ -564,6 +631,7 @@ def main() -> int:
         _stop_children()
         _broker_flush()
         if not args.keep_db:
+            shutil.rmtree(logs, ignore_errors=True)
             from django.db import connections
 
             connections.close_all()

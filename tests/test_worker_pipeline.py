@@ -1,16 +1,11 @@
 """End to end with a real Celery worker process consuming from Redis:
 event in -> handler -> outbox -> signed webhook + notification."""
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.db import connection
 from rest_framework.test import APIClient
 
 from apps.events.models import InboundEvent, Notification, NotificationTemplate, OutboxDelivery
@@ -20,14 +15,10 @@ from apps.identity.services import api_client_create
 from config.celery import app as celery_app
 from tests.events.receiver import Receiver
 from tests.factories.events import event_envelope
+from tests.worker_process import worker_start, worker_stop
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT_SECONDS = 90  # generous: a loaded CI machine can be slow to start a worker
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 @pytest.fixture
@@ -35,37 +26,10 @@ def worker(transactional_db):
     saved = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = False
     celery_app.control.purge()  # stale tasks from an aborted earlier run must not reach this database
-    env = {**os.environ, "DATABASE_URL": _database_url(), "REDIS_URL": settings.REDIS_URL, "KHATA_ENV": "test"}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool",
-            "solo",
-            "--loglevel",
-            "WARNING",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = worker_start()
     yield process
     celery_app.conf.task_always_eager = saved
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    worker_stop(process)
 
 
 def _wait_for(condition, process) -> None:

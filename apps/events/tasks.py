@@ -11,11 +11,12 @@ from apps.events.services.inbound import (
     inbound_events_process_batch,
 )
 from apps.events.services.outbox import (
+    outbox_consumer_deliveries_attempt,
     outbox_deliveries_enqueue,
     outbox_delivery_attempt,
     outbox_due,
-    outbox_message_fanout,
     outbox_messages_enqueue,
+    outbox_messages_fanout,
 )
 
 
@@ -42,8 +43,22 @@ def inbound_events_sweep_task() -> int:
 
 
 @shared_task(acks_late=True)
+def outbox_messages_fanout_task(message_ids: list[int]) -> int:
+    return len(outbox_messages_fanout(message_ids=message_ids))
+
+
+@shared_task(acks_late=True)
 def outbox_message_fanout_task(message_id: int) -> int:
-    return len(outbox_message_fanout(message_id=message_id))
+    return len(outbox_messages_fanout(message_ids=[message_id]))
+
+
+@shared_task(acks_late=True)
+def outbox_consumer_deliveries_task(delivery_ids: list[int]) -> list[str]:
+    outcomes = outbox_consumer_deliveries_attempt(delivery_ids=delivery_ids)
+    for delivery_id, outcome in outcomes.items():
+        if outcome.status == "retry":
+            _schedule_retry(outbox_delivery_attempt_task, delivery_id, outcome.retry_in)
+    return [outcome.status for outcome in outcomes.values()]
 
 
 @shared_task(acks_late=True)

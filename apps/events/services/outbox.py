@@ -47,10 +47,17 @@ def outbox_publish_many(*, messages: list[tuple[str, dict, object]]) -> list[Out
     return created
 
 
-def outbox_messages_enqueue(*, message_ids: list[int]) -> None:
-    from apps.events.tasks import outbox_message_fanout_task
+# Messages per fan-out task and in-process deliveries per consumer task: one transaction each,
+# so a burst of thousands of messages (a points run) is not thousands of tasks.
+FANOUT_CHUNK = 100
+CONSUMER_CHUNK = 100
 
-    tasks_publish(outbox_message_fanout_task, message_ids)
+
+def outbox_messages_enqueue(*, message_ids: list[int]) -> None:
+    from apps.events.tasks import outbox_messages_fanout_task
+
+    chunks = [message_ids[i : i + FANOUT_CHUNK] for i in range(0, len(message_ids), FANOUT_CHUNK)]
+    tasks_publish(outbox_messages_fanout_task, chunks)
 
 
 def outbox_deliveries_enqueue(*, delivery_ids: list[int]) -> None:
@@ -59,30 +66,50 @@ def outbox_deliveries_enqueue(*, delivery_ids: list[int]) -> None:
     tasks_publish(outbox_delivery_attempt_task, delivery_ids)
 
 
-def outbox_message_fanout(*, message_id: int) -> list[int]:
-    """Create one delivery per interested webhook subscriber and in-process consumer."""
+def outbox_consumer_deliveries_enqueue(*, delivery_ids: list[int]) -> None:
+    from apps.events.tasks import outbox_consumer_deliveries_task
+
+    chunks = [delivery_ids[i : i + CONSUMER_CHUNK] for i in range(0, len(delivery_ids), CONSUMER_CHUNK)]
+    tasks_publish(outbox_consumer_deliveries_task, chunks)
+
+
+def outbox_messages_fanout(*, message_ids: list[int]) -> list[int]:
+    """Create one delivery per interested webhook subscriber and in-process consumer, for
+    many messages in one transaction; returns the pending delivery ids."""
     with transaction.atomic():
-        message = (
-            OutboxMessage.objects.select_for_update(skip_locked=True).filter(pk=message_id, fanned_out_at=None).first()
+        messages = list(
+            OutboxMessage.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=message_ids, fanned_out_at=None)
+            .order_by("pk")
         )
-        if message is None:
+        if not messages:
             return []
-        deliveries = [
-            OutboxDelivery(message=message, subscription=subscription)
-            for subscription in WebhookSubscription.objects.filter(is_active=True)
-            if subscription.wants(message.topic)
-        ]
-        deliveries += [
-            OutboxDelivery(message=message, consumer=consumer.name)
-            for consumer in outbox_consumers()
-            if consumer.wants(message=message)
-        ]
+        subscriptions = list(WebhookSubscription.objects.filter(is_active=True))
+        consumers = outbox_consumers()
+        deliveries = []
+        for message in messages:
+            deliveries += [
+                OutboxDelivery(message=message, subscription=s) for s in subscriptions if s.wants(message.topic)
+            ]
+            deliveries += [
+                OutboxDelivery(message=message, consumer=c.name) for c in consumers if c.wants(message=message)
+            ]
         OutboxDelivery.objects.bulk_create(deliveries, ignore_conflicts=True)
-        message.fanned_out_at = timezone.now()
-        message.save(update_fields=["fanned_out_at"])
-        ids = list(message.deliveries.filter(status=OutboxDelivery.Status.PENDING).values_list("id", flat=True))
-        transaction.on_commit(lambda: outbox_deliveries_enqueue(delivery_ids=ids))
-        return ids
+        OutboxMessage.objects.filter(pk__in=[m.pk for m in messages]).update(fanned_out_at=timezone.now())
+        pending = list(
+            OutboxDelivery.objects.filter(message__in=messages, status=OutboxDelivery.Status.PENDING).values_list(
+                "id", "subscription_id"
+            )
+        )
+        webhook_ids = [pk for pk, subscription in pending if subscription]
+        consumer_ids = [pk for pk, subscription in pending if not subscription]
+        transaction.on_commit(lambda: outbox_deliveries_enqueue(delivery_ids=webhook_ids))
+        transaction.on_commit(lambda: outbox_consumer_deliveries_enqueue(delivery_ids=consumer_ids))
+        return [pk for pk, _ in pending]
+
+
+def outbox_message_fanout(*, message_id: int) -> list[int]:
+    return outbox_messages_fanout(message_ids=[message_id])
 
 
 def _consume(delivery: OutboxDelivery) -> tuple[bool, str]:
@@ -95,6 +122,35 @@ def _consume(delivery: OutboxDelivery) -> tuple[bool, str]:
     except Exception as exc:
         return False, f"{type(exc).__name__}: {exc}"
     return True, ""
+
+
+_DELIVERY_FIELDS = ["attempts", "last_status_code", "last_error", "status", "delivered_at", "next_attempt_at"]
+
+
+def _delivery_settle(delivery: OutboxDelivery, *, ok: bool, error: str, status_code, duration_ms: int, now):
+    """Record one try on `delivery` (not saved); returns (outcome, the attempt row to save)."""
+    delivery.attempts += 1
+    delivery.last_status_code = status_code
+    delivery.last_error = error[:ERROR_TEXT_LIMIT]
+    attempt = DeliveryAttempt(
+        delivery=delivery,
+        attempted_at=now,
+        succeeded=ok,
+        status_code=status_code,
+        error=delivery.last_error,
+        duration_ms=duration_ms,
+    )
+    if ok:
+        delivery.status = OutboxDelivery.Status.DELIVERED
+        delivery.delivered_at = timezone.now()
+        return ProcessOutcome("processed"), attempt
+    if delivery.attempts >= DELIVERY_MAX_ATTEMPTS:
+        delivery.status = OutboxDelivery.Status.FAILED
+        logger.error("outbox delivery %s failed after %d attempts", delivery.pk, delivery.attempts)
+        return ProcessOutcome("failed"), attempt
+    delay = backoff_delay(delivery.attempts)
+    delivery.next_attempt_at = now + timedelta(seconds=delay)
+    return ProcessOutcome("retry", retry_in=delay), attempt
 
 
 def outbox_delivery_attempt(*, delivery_id: int) -> ProcessOutcome:
@@ -124,33 +180,48 @@ def outbox_delivery_attempt(*, delivery_id: int) -> ProcessOutcome:
         else:
             ok, error = _consume(delivery)
             status_code, duration_ms = None, int((time.monotonic() - started) * 1000)
-
-        delivery.attempts += 1
-        delivery.last_status_code = status_code
-        delivery.last_error = error[:ERROR_TEXT_LIMIT]
-        DeliveryAttempt.objects.create(
-            delivery=delivery,
-            attempted_at=now,
-            succeeded=ok,
-            status_code=status_code,
-            error=delivery.last_error,
-            duration_ms=duration_ms,
+        outcome, attempt = _delivery_settle(
+            delivery, ok=ok, error=error, status_code=status_code, duration_ms=duration_ms, now=now
         )
-        fields = ["attempts", "last_status_code", "last_error", "status"]
-        if ok:
-            delivery.status = OutboxDelivery.Status.DELIVERED
-            delivery.delivered_at = timezone.now()
-            delivery.save(update_fields=[*fields, "delivered_at"])
-            return ProcessOutcome("processed")
-        if delivery.attempts >= DELIVERY_MAX_ATTEMPTS:
-            delivery.status = OutboxDelivery.Status.FAILED
-            delivery.save(update_fields=fields)
-            logger.error("outbox delivery %s failed after %d attempts", delivery.pk, delivery.attempts)
-            return ProcessOutcome("failed")
-        delay = backoff_delay(delivery.attempts)
-        delivery.next_attempt_at = now + timedelta(seconds=delay)
-        delivery.save(update_fields=[*fields, "next_attempt_at"])
-        return ProcessOutcome("retry", retry_in=delay)
+        attempt.save()
+        delivery.save(update_fields=_DELIVERY_FIELDS)
+        return outcome
+
+
+def outbox_consumer_deliveries_attempt(*, delivery_ids: list[int]) -> dict[int, ProcessOutcome]:
+    """Try many in-process consumer deliveries in one transaction, each in its own savepoint:
+    a consumer's effects still commit with its delivered status, exactly once."""
+    outcomes: dict[int, ProcessOutcome] = {}
+    with transaction.atomic():
+        now = timezone.now()
+        deliveries = list(
+            OutboxDelivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("message", "message__user")
+            .filter(
+                pk__in=delivery_ids,
+                status=OutboxDelivery.Status.PENDING,
+                subscription__isnull=True,
+                next_attempt_at__lte=now + EARLY_ARRIVAL_SLACK,
+            )
+            .order_by("pk")
+        )
+        attempts = []
+        for delivery in deliveries:
+            started = time.monotonic()
+            ok, error = _consume(delivery)
+            outcome, attempt = _delivery_settle(
+                delivery,
+                ok=ok,
+                error=error,
+                status_code=None,
+                duration_ms=int((time.monotonic() - started) * 1000),
+                now=now,
+            )
+            outcomes[delivery.pk] = outcome
+            attempts.append(attempt)
+        DeliveryAttempt.objects.bulk_create(attempts)
+        OutboxDelivery.objects.bulk_update(deliveries, _DELIVERY_FIELDS)
+    return outcomes
 
 
 @transaction.atomic
