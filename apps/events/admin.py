@@ -3,7 +3,6 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
-from simple_history.admin import SimpleHistoryAdmin
 
 from apps.events.channels import channel_names
 from apps.events.models import (
@@ -23,6 +22,7 @@ from apps.events.services.outbox import (
     webhook_subscription_rotate_secret,
 )
 from apps.identity.admin_export import ReadOnlyRecordsAdmin
+from apps.identity.admin_history import GuardedHistoryAdmin
 
 
 def _pretty_json(value) -> str:
@@ -147,7 +147,7 @@ class WebhookSubscriptionForm(forms.ModelForm):
 
 
 @admin.register(WebhookSubscription)
-class WebhookSubscriptionAdmin(SimpleHistoryAdmin):
+class WebhookSubscriptionAdmin(GuardedHistoryAdmin):
     form = WebhookSubscriptionForm
     list_display = ("name", "url", "topic_list", "is_active", "created_at")
     list_filter = ("is_active",)
@@ -203,7 +203,7 @@ class NotificationTemplateForm(forms.ModelForm):
 
 
 @admin.register(NotificationTemplate)
-class NotificationTemplateAdmin(SimpleHistoryAdmin):
+class NotificationTemplateAdmin(GuardedHistoryAdmin):
     form = NotificationTemplateForm
     list_display = ("kind", "language", "title", "is_active")
     list_filter = ("is_active", "language", "kind")

@@ -12,20 +12,20 @@ from django.http import HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from simple_history.admin import SimpleHistoryAdmin
 
 from apps.giftcards.models import IssuanceBatch, Redemption, RedemptionAttempt, SandboxCard, VendorRoute
 from apps.giftcards.services import batch_issue, redemption_confirm, redemption_reverse, sandbox_cards_void
 from apps.giftcards.services.issuance import MAX_CARDS_PER_CALL
 from apps.giftcards.services.redemption import UNSETTLED
 from apps.identity.admin_export import ReadOnlyRecordsAdmin
+from apps.identity.admin_history import GuardedHistoryAdmin
 from apps.ledger.amounts import major_from_micros, micros_from_major
 from apps.ledger.display import amount_text
 from config.errors import KhataError
 
 
 @admin.register(VendorRoute)
-class VendorRouteAdmin(SimpleHistoryAdmin):
+class VendorRouteAdmin(GuardedHistoryAdmin):
     list_display = ("name", "card_prefix", "kind", "base_url", "api_key_env", "timeout_ms", "is_active")
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_filter = ("kind", "is_active")

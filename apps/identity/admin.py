@@ -2,9 +2,9 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from rest_framework_api_key.models import APIKey
-from simple_history.admin import SimpleHistoryAdmin
 
 from apps.identity.admin_export import CsvExportMixin
+from apps.identity.admin_history import GuardedHistoryAdmin
 from apps.identity.models import ApiClient, User
 from apps.identity.scopes import SCOPES
 from apps.identity.services import api_client_create, api_client_revoke
@@ -13,7 +13,7 @@ admin.site.unregister(APIKey)
 
 
 @admin.register(User)
-class KhataUserAdmin(CsvExportMixin, SimpleHistoryAdmin, UserAdmin):
+class KhataUserAdmin(CsvExportMixin, GuardedHistoryAdmin, UserAdmin):
     list_display = ("username", "external_id", "country", "is_employee", "is_staff", "is_active", "date_joined")
     list_filter = ("is_staff", "is_employee", "is_active", "country", "groups")
     search_fields = ("username", "external_id", "email", "first_name", "last_name")
@@ -37,7 +37,7 @@ class ApiClientForm(forms.ModelForm):
 
 
 @admin.register(ApiClient)
-class ApiClientAdmin(SimpleHistoryAdmin):
+class ApiClientAdmin(GuardedHistoryAdmin):
     form = ApiClientForm
     list_display = ("name", "prefix", "scope_list", "revoked", "expiry_date", "last_used_at", "created")
     list_filter = ("revoked", "created", "last_used_at")

@@ -24,11 +24,11 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst
-from simple_history.admin import SimpleHistoryAdmin
 
 from apps.events.models import InboundEvent
 from apps.events.services.inbound import inbound_event_replay
 from apps.identity.admin_export import ReadOnlyRecordsAdmin
+from apps.identity.admin_history import GuardedHistoryAdmin
 from apps.identity.models import User
 from apps.ledger.amounts import Amount, micros_from_major
 from apps.ledger.display import amount_text
@@ -130,17 +130,11 @@ def _breakdown_context(breakdown: dict) -> dict:
     }
 
 
-class ConfigurationAdmin(SimpleHistoryAdmin):
+class ConfigurationAdmin(GuardedHistoryAdmin):
     """Configuration explains past awards, so it is closed or deactivated, never deleted."""
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
-
-    def history_form_view(self, request, object_id, version_id, extra_context=None):
-        # simple_history saves a revert for anyone who may *view* history; a revert is a change
-        if request.method == "POST" and (not self.has_change_permission(request) or self.revert_disabled(request)):
-            raise PermissionDenied
-        return super().history_form_view(request, object_id, version_id, extra_context)
 
 
 @admin.register(Country)

@@ -130,3 +130,19 @@ def test_support_cannot_change_users_export_or_edit_templates():
     assert client.get(TEMPLATE_ADD).status_code == 403
     export = client.post(USERS_LIST, {"action": "export_csv", "_selected_action": [user.pk]})
     assert export.get("Content-Type") != "text/csv"
+
+
+def test_a_view_only_role_cannot_revert_history_to_raise_its_own_rights():
+    # given a support user whose own user row has history
+    client = _staff("Support")
+    support = User.objects.get(username="support-person")
+    version = support.history.first()
+    url = f"/admin/identity/user/{support.pk}/history/{version.history_id}/"
+
+    # when they post a "revert" that makes them a superuser
+    response = client.post(url, {"username": support.username, "is_superuser": "on", "is_staff": "on"})
+
+    # then it is refused and nothing changed
+    assert response.status_code == 403
+    support.refresh_from_db()
+    assert not support.is_superuser
