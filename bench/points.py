@@ -59,7 +59,6 @@ os.environ["ALLOWED_HOSTS"] = "127.0.0.1,localhost"
 
 BATCH_SIZE = 1000
 POLL_SECONDS = 1.0
-STALL_SECONDS = 180  # no award progress for this long after the posting ended: give up
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 _children: list[subprocess.Popen] = []
@@ -126,7 +125,8 @@ def _broker_depth() -> int:
     import redis
 
     try:
-        return int(redis.Redis.from_url(REDIS_URL).llen("celery"))
+        client = redis.Redis.from_url(REDIS_URL)
+        return int(client.llen("celery")) + int(client.llen(OUTBOX_QUEUE))
     except redis.RedisError:
         return -1
 
@@ -161,13 +161,32 @@ def setup_database(users: int) -> str:
     return key
 
 
-def start_workers(concurrency: int, pool: str, logs: Path) -> subprocess.Popen:
-    env = {**os.environ, "WORKER_CONCURRENCY": str(concurrency)}
+OUTBOX_QUEUE = "bench_outbox"
+# --outbox deferred: the worker processes route the outbox's tasks (fan-out, deliveries, not its
+# sweeper) to a queue of their own, which a second worker node drains only once every award is
+# posted. The deployed configuration (one queue, --outbox shared) runs plain `celery -A config`.
+_ROUTED_WORKER = f"""
+import sys
+from config.celery import app
+
+def _route(name, args, kwargs, options, task=None, **kw):
+    if name.startswith("apps.events.tasks.outbox_") and not name.endswith("_sweep_task"):
+        return {{"queue": "{OUTBOX_QUEUE}"}}
+    return None
+
+app.conf.task_routes = (_route,)
+app.worker_main(sys.argv[1:])
+"""
+
+
+def start_workers(
+    concurrency: int, pool: str, logs: Path, *, name: str = "main", queue: str = "celery", routed: bool = False
+) -> subprocess.Popen:
+    node = f"bench-points-{os.getpid()}-{name}@{socket.gethostname()}"
+    command = [sys.executable, "-c", _ROUTED_WORKER] if routed else [str(ROOT / ".venv/bin/celery"), "-A", "config"]
     worker = _spawn(
         [
-            str(ROOT / ".venv/bin/celery"),
-            "-A",
-            "config",
+            *command,
             "worker",
             "--loglevel",
             "WARNING",
@@ -175,21 +194,23 @@ def start_workers(concurrency: int, pool: str, logs: Path) -> subprocess.Popen:
             pool,
             "--concurrency",
             str(concurrency),
+            "-Q",
+            queue,
             "-n",
-            f"bench-points-{os.getpid()}@%h",
+            node,
         ],
-        env,
-        logs / "celery.log",
+        {**os.environ, "WORKER_CONCURRENCY": str(concurrency)},
+        logs / f"celery-{name}.log",
     )
     from config.celery import app
 
     deadline = time.time() + 60
     while time.time() < deadline:
         if worker.poll() is not None:
-            raise RuntimeError(f"celery worker exited ({worker.returncode}); see {logs / 'celery.log'}")
-        if app.control.ping(timeout=1.0):
+            raise RuntimeError(f"celery worker exited ({worker.returncode}); see {logs}/celery-{name}.log")
+        if app.control.ping(destination=[node], timeout=1.0):
             return worker
-    raise RuntimeError(f"celery worker did not answer a ping in 60s; see {logs / 'celery.log'}")
+    raise RuntimeError(f"celery worker did not answer a ping in 60s; see {logs}/celery-{name}.log")
 
 
 def start_beat(logs: Path) -> subprocess.Popen:
@@ -433,11 +454,16 @@ def latency_figures(db) -> tuple[float, float]:
     return float(p50 or 0), float(p99 or 0)
 
 
-def task_times(path: Path) -> dict[str, tuple[int, int, float]]:
-    """Tasks, items (ids in the arguments) and wall seconds by task name, from the worker's
+def _worker_log_lines(logs: Path):
+    for path in sorted(logs.glob("celery-*.log")):
+        yield from path.open(errors="replace")
+
+
+def task_times(logs: Path) -> dict[str, tuple[int, int, float]]:
+    """Tasks, items (ids in the arguments) and wall seconds by task name, from the workers'
     `succeeded in` log lines (the celery logger logs each task at INFO)."""
     times: dict[str, tuple[int, int, float]] = {}
-    for line in path.open(errors="replace"):
+    for line in _worker_log_lines(logs):
         if "succeeded in" not in line:
             continue
         try:
@@ -479,6 +505,13 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for all awards")
     parser.add_argument("--drain-timeout", type=float, default=1800, help="seconds to wait for the outbox")
     parser.add_argument("--no-drain", action="store_true", help="stop once everything is awarded")
+    parser.add_argument(
+        "--outbox",
+        choices=["shared", "deferred"],
+        default="shared",
+        help="shared: one queue, as deployed; deferred: outbox tasks wait in their own queue until all are awarded",
+    )
+    parser.add_argument("--stall", type=float, default=600, help="give up after this long without a new award")
     parser.add_argument("--no-beat", action="store_true", help="run no celery beat (so no sweepers)")
     parser.add_argument("--keep-db", action="store_true", help="leave khata_bench_points for inspection")
     args = parser.parse_args()
@@ -507,11 +540,12 @@ def main() -> int:
     out("web_threads", args.web_threads)
     out("posters", args.posters)
     out("beat", not args.no_beat)
+    out("outbox", args.outbox)
     out("cpus", os.cpu_count())
     out("code_version", code_version())
 
     try:
-        worker = start_workers(args.workers, args.pool, logs)
+        worker = start_workers(args.workers, args.pool, logs, routed=args.outbox == "deferred")
         port = start_web(args.web_workers, args.web_threads, logs)
         web = _children[-1]
         sessions = {worker.pid: "celery", web.pid: "gunicorn"}
@@ -545,7 +579,7 @@ def main() -> int:
             if poster.done() and p["awarded"] >= poster.accepted:
                 awarded_at = now
                 break
-            if poster.done() and (now - last_change > STALL_SECONDS or now - t0 > args.timeout):
+            if poster.done() and (now - last_change > args.stall or now - t0 > args.timeout):
                 break
         poster.join()
         meter.mark("awarded")
@@ -559,6 +593,7 @@ def main() -> int:
         out("awards", at_award["awarded"])
         out("failed_events", at_award["failed_events"])
         if awarded_at is None:
+            out("awards_pending", at_award["awards_recorded"] - at_award["awarded"])
             out("award_seconds", "timeout")
             out("awards_per_s", f"{at_award['awarded'] / (time.time() - t0):.0f} (incomplete)")
         else:
@@ -587,6 +622,10 @@ def main() -> int:
         out("cpu_award_phase_machine_busy", f"{busy / max(total, 1e-9):.0%}")
 
         if not args.no_drain and awarded_at is not None:
+            if args.outbox == "deferred":
+                drainer = start_workers(args.workers, args.pool, logs, name="outbox", queue=OUTBOX_QUEUE, routed=True)
+                meter.sessions[drainer.pid] = "celery"
+                log("all awarded: started the outbox worker")
             drained_at = None
             while time.time() - t0 < args.timeout + args.drain_timeout:
                 p = progress(db)
@@ -615,12 +654,12 @@ def main() -> int:
             groups, busy, total = meter.between("awarded", "drained")
             for group in ("celery", "postgres"):
                 out(f"cpu_drain_phase_{group}_s", f"{groups.get(group, 0.0):.1f}")
-        for name, (tasks, items, seconds) in task_times(logs / "celery.log").items():
+        for name, (tasks, items, seconds) in task_times(logs).items():
             out(
                 f"task_{name}",
                 f"{tasks} tasks, {items} items, {seconds:.1f} s, {seconds / max(items, 1) * 1000:.2f} ms/item",
             )
-        errors = [line for line in (logs / "celery.log").open(errors="replace") if '"level": "ERROR"' in line]
+        errors = [line for line in _worker_log_lines(logs) if '"level": "ERROR"' in line]
         out("worker_log_errors", len(errors))
         out("worker_log_deadlocks", sum("deadlock detected" in line for line in errors))
         db.close()

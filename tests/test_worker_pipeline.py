@@ -15,7 +15,7 @@ from apps.identity.services import api_client_create
 from config.celery import app as celery_app
 from tests.events.receiver import Receiver
 from tests.factories.events import event_envelope
-from tests.worker_process import worker_start, worker_stop
+from tests.worker_process import worker_output, worker_start, worker_stop
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT_SECONDS = 90  # generous: a loaded CI machine can be slow to start a worker
@@ -38,10 +38,11 @@ def _wait_for(condition, process) -> None:
         if condition():
             return
         if process.poll() is not None:
-            pytest.fail(f"worker exited early:\n{process.stdout.read()}")
+            pytest.fail(f"worker exited early:\n{worker_output(process)}")
         time.sleep(0.2)
     process.send_signal(signal.SIGTERM)
-    output = process.communicate(timeout=20)[0]
+    process.wait(timeout=20)
+    output = worker_output(process)
     pytest.fail(
         f"the worker did not finish the pipeline in time; events: "
         f"{list(InboundEvent.objects.values('status', 'last_error'))}\nworker output:\n{output[-3000:]}"

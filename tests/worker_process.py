@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from django.conf import settings
@@ -18,6 +19,9 @@ def _database_url() -> str:
 
 
 def worker_start() -> subprocess.Popen:
+    """The worker logs to a temporary file: a pipe nobody reads fills up (64 KiB) and blocks
+    the worker in the middle of its work."""
+    log = tempfile.TemporaryFile()
     env = {
         **os.environ,
         "DATABASE_URL": _database_url(),
@@ -25,7 +29,7 @@ def worker_start() -> subprocess.Popen:
         "KHATA_ENV": "test",
         "CELERY_TASK_ALWAYS_EAGER": "false",
     }
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -43,10 +47,17 @@ def worker_start() -> subprocess.Popen:
         ],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
-        text=True,
     )
+    process.log = log
+    return process
+
+
+def worker_output(process: subprocess.Popen, tail: int = 3000) -> str:
+    process.log.flush()
+    process.log.seek(0)
+    return process.log.read().decode(errors="replace")[-tail:]
 
 
 def worker_stop(process: subprocess.Popen) -> None:

@@ -18,9 +18,9 @@ from apps.points.models import Award
 from apps.points.services import awards_enqueue, awards_pending_due
 from config.celery import app as celery_app
 from tests.factories.points import points_world, transaction_event, user_in_tier
-from tests.worker_process import worker_start, worker_stop
+from tests.worker_process import worker_output, worker_start, worker_stop
 
-TRANSACTIONS = 1_000
+TRANSACTIONS = 4_000
 USERS = 20
 WAIT_SECONDS = 90
 
@@ -62,7 +62,7 @@ def test_a_worker_killed_mid_batch_awards_each_transaction_once(broker):
     process.send_signal(signal.SIGKILL)
     process.wait()
     killed_at = _awarded()
-    assert 0 < killed_at < TRANSACTIONS, f"the kill did not land mid-run ({killed_at} awarded)"
+    assert 0 < killed_at < TRANSACTIONS, f"the kill did not land mid-run ({killed_at} awarded)\n{worker_output(process)}"
 
     # a new worker, and the sweepers re-send what the dead one held unacknowledged
     process = worker_start()
@@ -82,7 +82,7 @@ def test_a_worker_killed_mid_batch_awards_each_transaction_once(broker):
     assert _awarded() == TRANSACTIONS, (
         f"awards {list(Award.objects.values_list('status').annotate(Count('id')))}; events "
         f"{list(InboundEvent.objects.values_list('status', 'attempts', 'last_error').annotate(Count('id')))[:5]}\n"
-        + process.stdout.read()[-3000:]
+        + worker_output(process)
     )
     per_reference = Award.objects.filter(source="transaction").values("reference").annotate(n=Count("id"))
     assert per_reference.count() == TRANSACTIONS and all(row["n"] == 1 for row in per_reference)
