@@ -52,6 +52,7 @@ ROLES: tuple[Role, ...] = (
             "giftcards.redemptionattempt",
             "giftcards.sandboxcard",
             "points.award",
+            "points.multiplier",
             "points.pointsprofile",
             "points.tierchange",
             "points.transactiondeadletter",

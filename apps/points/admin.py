@@ -32,7 +32,7 @@ from apps.identity.admin_history import GuardedHistoryAdmin
 from apps.identity.models import User
 from apps.ledger.amounts import Amount, micros_from_major
 from apps.ledger.display import amount_text
-from apps.points.calculation import ConfigSnapshot, TransactionFacts
+from apps.points.calculation import TransactionFacts
 from apps.points.exceptions import ConfigurationMissing
 from apps.points.models import (
     Award,
@@ -46,9 +46,9 @@ from apps.points.models import (
     TransactionDeadLetter,
     Vertical,
 )
+from apps.points.selectors import points_what_if
 from apps.points.services import multiplier_errors, multiplier_save
 from apps.points.services.configuration import LOCKED_ONCE_IN_FORCE
-from apps.points.services.tiers import tiers_at
 
 LOCKED_FIELDS = tuple(name.removesuffix("_id") for name in LOCKED_ONCE_IN_FORCE)
 FACTOR_NAMES = {  # in the formula's order
@@ -417,13 +417,6 @@ class WhatIfForm(forms.Form):
         """Raises ConfigurationMissing, with the message the transaction would dead-letter with."""
         data = self.cleaned_data
         country, user, at = data["country"], data["user"], data["moment"] or timezone.now()
-        snapshot = ConfigSnapshot()
-        if user is not None:
-            snapshot.entry_tier()  # no tiers at all: say so rather than fail on an empty lookup
-            tier = tiers_at(moments={user.pk: at}, tiers=snapshot.tiers)[user.pk]
-            tier_source = f"{user.external_id}'s tier at that moment"
-        else:
-            tier, tier_source = data["tier"], "chosen"
         micros = micros_from_major(data["amount"])
         facts = TransactionFacts(
             country_code=country.code,
@@ -432,7 +425,8 @@ class WhatIfForm(forms.Form):
             amount=Amount("currency_micros", country.currency, micros),
             completed_at=at,
         )
-        quote = snapshot.quote(facts=facts, tier=tier)
+        quote, tier = points_what_if(facts=facts, user=user, tier=data["tier"])
+        tier_source = f"{user.external_id}'s tier at that moment" if user is not None else "chosen"
         return {
             "points": quote.points,
             "amount": amount_text("currency_micros", country.currency, micros),

@@ -1,9 +1,10 @@
 """Reads of the points app."""
 
 from apps.ledger.selectors import owner_balance, owner_ref_for_user
+from apps.points.calculation import ConfigSnapshot, Quote, TransactionFacts
 from apps.points.models import Award, PointsProfile, Tier
 from apps.points.services.awards import POINTS_ASSET
-from apps.points.services.tiers import tier_next
+from apps.points.services.tiers import tier_next, tiers_at
 
 
 def points_balance(*, user) -> int:
@@ -30,3 +31,13 @@ def points_summary(*, user) -> dict:
 
 def awards_for_user(*, user):
     return Award.objects.filter(user=user).order_by("-transaction_at", "-id")
+
+
+def points_what_if(*, facts: TransactionFacts, user=None, tier: Tier | None = None) -> tuple[Quote, Tier]:
+    """Price a transaction without awarding it: with `user`'s tier at the transaction's time,
+    or with `tier` as given. Raises ConfigurationMissing like the award pipeline would."""
+    snapshot = ConfigSnapshot()
+    if user is not None:
+        snapshot.entry_tier()  # no tiers at all: say so rather than fail on an empty lookup
+        tier = tiers_at(moments={user.pk: facts.completed_at}, tiers=snapshot.tiers)[user.pk]
+    return snapshot.quote(facts=facts, tier=tier), tier
