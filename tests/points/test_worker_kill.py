@@ -62,7 +62,9 @@ def test_a_worker_killed_mid_batch_awards_each_transaction_once(broker):
     process.send_signal(signal.SIGKILL)
     process.wait()
     killed_at = _awarded()
-    assert 0 < killed_at < TRANSACTIONS, f"the kill did not land mid-run ({killed_at} awarded)\n{worker_output(process)}"
+    assert 0 < killed_at < TRANSACTIONS, (
+        f"the kill did not land mid-run ({killed_at} awarded)\n{worker_output(process)}"
+    )
 
     # a new worker, and the sweepers re-send what the dead one held unacknowledged
     process = worker_start()

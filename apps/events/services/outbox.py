@@ -206,7 +206,8 @@ def outbox_consumer_deliveries_attempt(*, delivery_ids: list[int]) -> dict[int, 
             .order_by("pk")
         )
         attempts = []
-        for delivery in deliveries:
+        # consumers lock per-user rows (e.g. a points profile): one order everywhere, by user
+        for delivery in sorted(deliveries, key=lambda d: (d.message.user_id or 0, d.pk)):
             started = time.monotonic()
             ok, error = _consume(delivery)
             outcome, attempt = _delivery_settle(
