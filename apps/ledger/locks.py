@@ -5,3 +5,22 @@ from apps.ledger.models import Account
 
 def accounts_lock(account_ids: list[int]) -> list[Account]:
     return list(Account.objects.select_for_update(no_key=True).filter(pk__in=account_ids).order_by("pk"))
+
+
+def owner_accounts_lock(*, owner_type: str, owner_ids: list[str], unit_type: str, unit_token: str) -> list[int]:
+    """Create (on first use) and lock the accounts of many owners for one asset, in id order.
+
+    Call it inside the transaction of a batch post whose entries touch these owners in any
+    order: with the locks already held in one order, parallel batches cannot deadlock."""
+    from django.db import connection
+
+    from apps.ledger.assets import asset_get
+
+    asset = asset_get(unit_type, unit_token)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT khata_ledger_account(%s, %s, o, '') FROM unnest(%s::text[]) AS o ORDER BY o",
+            [asset.pk, owner_type, sorted(set(owner_ids))],
+        )
+        ids = sorted(row[0] for row in cursor.fetchall())
+    return [account.pk for account in accounts_lock(ids)]

@@ -137,8 +137,17 @@ class ConfigurationAdmin(GuardedHistoryAdmin):
         return False
 
 
+class CodedConfigurationAdmin(ConfigurationAdmin):
+    """Multipliers, awards and idempotency keys refer to these rows by code: once saved, the
+    code is fixed (a renamed partner would pay a retried award again under a new key)."""
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = tuple(super().get_readonly_fields(request, obj))
+        return (*fields, "code") if obj is not None else fields
+
+
 @admin.register(Country)
-class CountryAdmin(ConfigurationAdmin):
+class CountryAdmin(CodedConfigurationAdmin):
     list_display = ("code", "name", "currency", "time_zone", "expiry_months", "multipliers_now")
     search_fields = ("code", "name")
     readonly_fields = ("multipliers_in_force",)
@@ -189,26 +198,26 @@ class CountryAdmin(ConfigurationAdmin):
 
 
 @admin.register(Vertical)
-class VerticalAdmin(ConfigurationAdmin):
+class VerticalAdmin(CodedConfigurationAdmin):
     list_display = ("code", "name", "noun")
     search_fields = ("code", "name")
 
 
 @admin.register(PaymentType)
-class PaymentTypeAdmin(ConfigurationAdmin):
+class PaymentTypeAdmin(CodedConfigurationAdmin):
     list_display = ("code", "name", "is_cashless")
     list_filter = ("is_cashless",)
     search_fields = ("code", "name")
 
 
 @admin.register(Tier)
-class TierAdmin(ConfigurationAdmin):
+class TierAdmin(CodedConfigurationAdmin):
     list_display = ("rank", "code", "name", "threshold", "window_months")
     search_fields = ("code", "name")
 
 
 @admin.register(Partner)
-class PartnerAdmin(ConfigurationAdmin):
+class PartnerAdmin(CodedConfigurationAdmin):
     list_display = ("code", "name", "api_client", "applies_tier", "is_active")
     list_filter = ("is_active", "applies_tier")
     search_fields = ("code", "name")

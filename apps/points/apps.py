@@ -7,4 +7,9 @@ class PointsConfig(AppConfig):
     verbose_name = "Points"
 
     def ready(self) -> None:
+        from apps.ledger.reserved_keys import key_type_reserve
         from apps.points import consumers, handlers  # noqa: F401 - registers event types and consumers
+
+        # award entries are keyed <source>:<reference>; API callers may not take those keys first
+        key_type_reserve(exact="transaction")
+        key_type_reserve(prefix="partner:")

@@ -147,10 +147,10 @@ class ConfigSnapshot:
         points = _floor(product)
         breakdown = {
             "formula": PARTNER_FORMULA,
+            **({"tier": tier.code} if partner.applies_tier else {}),
             "partner": partner.code,
             "transaction_at": at.isoformat(),
             "amount": _amount_out(amount, major),
-            "tier": tier.code,
             "multipliers": {name: _multiplier_out(row) for name, row in used.items()},
             "exact": format(product.normalize(), "f"),
             "points": points,

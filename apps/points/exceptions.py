@@ -1,4 +1,4 @@
-from config.errors import BusinessRuleRefused, InvalidInput, KhataError, NotFoundError
+from config.errors import BusinessRuleRefused, Conflict, InvalidInput, KhataError, NotFoundError
 
 
 class ConfigurationMissing(KhataError):
@@ -27,3 +27,8 @@ class MultiplierInForce(BusinessRuleRefused):
 class PartnerNotConfigured(BusinessRuleRefused):
     code = "partner_not_configured"
     message = "This API client is not linked to a points partner."
+
+
+class TransactionIdReused(Conflict):
+    code = "transaction_id_reused"
+    message = "This transactionId was already awarded for a different transaction."

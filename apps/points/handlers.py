@@ -8,8 +8,10 @@ guessed multiplier.
 """
 
 import time
+from datetime import timedelta
 
 from django.db.models.signals import post_delete, post_save
+from django.utils import timezone
 from rest_framework import serializers
 
 from apps.events.registry import event_type_register
@@ -19,15 +21,24 @@ from apps.points.models import CODE_VALIDATOR, Country
 from apps.points.services import TransactionIn, awards_record
 
 # Countries are few and rarely change; payload validation reads them from memory.
+# A producer's clock may run a little ahead of ours; beyond this a completion time is refused.
+CLOCK_SKEW = timedelta(minutes=5)
 _COUNTRY_CACHE_SECONDS = 30
 _countries: dict = {"loaded_at": 0.0, "currency": {}}
 
 
-def country_currencies() -> dict[str, str]:
+def country_currency(code: str) -> str | None:
+    """The country's currency, from a short-lived in-process copy; a code missing from the copy
+    is looked up in the database before an event is rejected for it (a country just added)."""
     if time.monotonic() - _countries["loaded_at"] > _COUNTRY_CACHE_SECONDS:
         _countries["currency"] = dict(Country.objects.values_list("code", "currency"))
         _countries["loaded_at"] = time.monotonic()
-    return _countries["currency"]
+    currency = _countries["currency"].get(code)
+    if currency is None:
+        currency = Country.objects.filter(code=code).values_list("currency", flat=True).first()
+        if currency is not None:
+            _countries["currency"][code] = currency
+    return currency
 
 
 def country_cache_clear(**kwargs) -> None:  # noqa: ARG001 - signal signature
@@ -50,8 +61,9 @@ class TransactionCompletedPayload(StrictSerializer):
     completed_at = serializers.DateTimeField()
 
     def validate(self, attrs):
-        currencies = country_currencies()
-        currency = currencies.get(attrs["country_code"])
+        if attrs["completed_at"] > timezone.now() + CLOCK_SKEW:
+            raise serializers.ValidationError({"completed_at": ["Must not be in the future."]})
+        currency = country_currency(attrs["country_code"])
         if currency is None:
             raise serializers.ValidationError({"country_code": [f"Unknown country '{attrs['country_code']}'."]})
         amount = attrs["amount"]

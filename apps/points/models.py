@@ -226,6 +226,7 @@ class Award(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending"
         AWARDED = "awarded"
+        REFUSED = "refused", "refused by the ledger"
 
     source = models.CharField(max_length=60, help_text="transaction, or partner:<code>.")
     reference = models.CharField(max_length=128, help_text="The transaction id or the partner's idempotency key.")
@@ -245,6 +246,7 @@ class Award(models.Model):
     request_hash = models.CharField(max_length=64, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     entry_id = models.BigIntegerField(null=True, blank=True, help_text="The ledger entry that paid the points.")
+    last_error = models.TextField(blank=True, help_text="Why the ledger refused the entry (status refused).")
     created_at = models.DateTimeField(default=timezone.now)
     awarded_at = models.DateTimeField(null=True, blank=True)
 
@@ -254,7 +256,8 @@ class Award(models.Model):
             models.UniqueConstraint(fields=["source", "reference"], name="points_award_once_per_reference"),
             models.CheckConstraint(condition=Q(points__gt=0), name="points_award_positive"),
             models.CheckConstraint(
-                condition=Q(status="pending", entry_id__isnull=True) | Q(status="awarded", entry_id__isnull=False),
+                condition=Q(status__in=["pending", "refused"], entry_id__isnull=True)
+                | Q(status="awarded", entry_id__isnull=False),
                 name="points_award_entry_when_awarded",
             ),
         ]

@@ -17,7 +17,7 @@ from apps.events.services.inbound import inbound_event_process, inbound_events_i
 from apps.points import admin as admin_module
 from apps.points.models import Award, Country, Multiplier
 from tests.factories.identity import StaffFactory
-from tests.factories.points import transaction_payload
+from tests.factories.points import partner_with_key, transaction_payload
 
 pytestmark = pytest.mark.django_db
 
@@ -512,3 +512,15 @@ def test_finance_cannot_revert_configuration_from_its_history(world):
     assert response.status_code == 403
     sg.refresh_from_db()
     assert sg.name == "Singapore"
+
+
+@pytest.mark.parametrize("model", ["country", "vertical", "paymenttype", "tier", "partner"])
+def test_a_saved_code_cannot_be_renamed(world, model):
+    from django.apps import apps
+
+    if model == "partner":
+        partner_with_key(code="kopi")
+    row = apps.get_model("points", model).objects.first()
+    page = staff_client("Marketing").get(f"{ADMIN}/{model}/{row.pk}/change/", secure=True)
+    assert page.status_code == 200
+    assert 'name="code"' not in page.content.decode()

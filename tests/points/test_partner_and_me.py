@@ -154,3 +154,16 @@ def test_me_points_history_lists_only_my_awards_with_breakdowns(world, service_a
 
 def test_me_points_needs_a_user(world, service_api):
     assert service_api(["points:quote"]).get("/api/v1/me/points").status_code in (401, 403)
+
+
+def test_a_partner_that_does_not_apply_tiers_does_not_see_the_users_tier(world, django_capture_on_commit_callbacks):
+    _, key = partner_with_key(code="plain", rate="2", currency="SGD", applies_tier=False)
+    body = {
+        "idempotencyKey": "p-1",
+        "userId": "bob",
+        "amount": {"unitType": "currency_micros", "unitToken": "SGD", "unitCount": 5_000_000},
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _partner_api(key).post("/api/v1/points/awards", body, format="json")
+    assert response.json()["points"] == 10
+    assert "tier" not in response.json()["breakdown"]

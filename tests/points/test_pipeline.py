@@ -288,3 +288,79 @@ def test_ledger_stays_consistent_after_awards(world, service_api, django_capture
     )
     assert Award.objects.filter(reference__startswith="v-", status="awarded").count() == 50
     assert ledger_verify().ok
+
+
+def test_a_future_completion_time_is_rejected(world, service_api):
+    future = (timezone.now() + timedelta(days=3650)).isoformat()
+    response = service_api(["events:write"]).post(
+        "/api/v1/events", {"events": [transaction_event("future-1", completedAt=future)]}, format="json"
+    )
+    result = response.json()["results"][0]
+    assert result["status"] == "rejected"
+    assert result["reason"]["fields"]["payload"]["completedAt"] == ["Must not be in the future."]
+
+
+def test_a_transaction_id_reused_for_another_transaction_is_not_dropped_silently(
+    world, service_api, django_capture_on_commit_callbacks
+):
+    api = service_api(["events:write"])
+    _post(api, django_capture_on_commit_callbacks, [transaction_event("r-1", transactionId="same-1")])
+    other = transaction_event(
+        "r-2",
+        transactionId="same-1",
+        userId="jane",
+        countryCode="ID",
+        amount={"unitType": "currency_micros", "unitToken": "IDR", "unitCount": 150_000_000_000},
+    )
+    _post(api, django_capture_on_commit_callbacks, [other])
+    event = InboundEvent.objects.get(event_id="r-2")
+    assert event.status == "pending" and "already awarded for a different transaction" in event.last_error
+    assert Award.objects.get(reference="same-1").user == world["bob"]
+    assert _points("jane") == 5_000
+
+
+def test_ledger_callers_cannot_take_the_award_keys(world, service_api):
+    api = service_api(["ledger:write"])
+    for key_type in ("transaction", "partner:acme"):
+        response = api.post(
+            "/api/v1/ledger/deposits",
+            {
+                "owner": {"type": "user", "id": "bob"},
+                "creator": {"type": "user", "id": "bob"},
+                "amount": {"unitType": "points", "unitToken": "GRP", "unitCount": 5},
+                "reason": {"type": "test", "token": "1"},
+                "idempotencyKey": {"type": key_type, "token": "T1"},
+            },
+            format="json",
+        )
+        assert response.status_code == 400
+        assert "idempotencyKey" in response.json()["error"]["fields"]
+
+
+def test_an_award_the_ledger_refuses_is_recorded_and_not_retried(world, django_capture_on_commit_callbacks):
+    from apps.ledger.amounts import Amount, Ref
+    from apps.ledger.services import deposit
+    from apps.points.services import awards_pending_due, awards_post
+
+    # the key was taken by another entry (e.g. before the key type was reserved)
+    deposit(
+        owner=Ref("user", "jane"),
+        creator=Ref("user", "jane"),
+        amount=Amount("points", "GRP", 1),
+        reason=Ref("test", "1"),
+        idempotency_key=Ref("transaction", "taken-1"),
+    )
+    with django_capture_on_commit_callbacks(execute=False):
+        award = Award.objects.create(
+            source="transaction",
+            reference="taken-1",
+            user=world["bob"],
+            points=7,
+            breakdown={"formula": "fixed"},
+            transaction_at=timezone.now(),
+        )
+    assert awards_post(award_ids=[award.pk]) == 0
+    award.refresh_from_db()
+    assert award.status == "refused"
+    assert award.last_error.startswith("idempotency_key_reused")
+    assert award.pk not in awards_pending_due(grace=timedelta(0), limit=100)

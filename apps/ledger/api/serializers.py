@@ -7,6 +7,7 @@ from rest_framework import serializers
 from apps.ledger.amounts import MAX_UNIT_COUNT, Amount, Ref
 from apps.ledger.assets import asset_get
 from apps.ledger.exceptions import UnknownAsset
+from apps.ledger.reserved_keys import key_type_reserved
 
 
 class StrictSerializer(serializers.Serializer):
@@ -57,8 +58,8 @@ class TypedTokenSerializer(StrictSerializer):
 
 class IdempotencyKeySerializer(TypedTokenSerializer):
     def validate_type(self, value: str) -> str:
-        if value.startswith("khata."):
-            raise serializers.ValidationError("Key types starting with 'khata.' are reserved.")
+        if key_type_reserved(value):
+            raise serializers.ValidationError(f"The key type '{value}' is reserved for Khata's own entries.")
         return value
 
 

@@ -20,10 +20,11 @@ from apps.events.broker import tasks_publish
 from apps.events.services.outbox import outbox_publish_many
 from apps.identity.models import User
 from apps.ledger.amounts import Amount, Ref, request_hash
+from apps.ledger.locks import owner_accounts_lock
 from apps.ledger.selectors import owner_ref_for_user
 from apps.ledger.services import EntrySpec, Leg, entries_post_batch
 from apps.points.calculation import ConfigSnapshot, Quote, TransactionFacts
-from apps.points.exceptions import ConfigurationMissing, PartnerNotConfigured, UnknownUser
+from apps.points.exceptions import ConfigurationMissing, PartnerNotConfigured, TransactionIdReused, UnknownUser
 from apps.points.models import Award, Country, Partner, Vertical
 from apps.points.months import expiry_date
 from apps.points.services.tiers import tiers_at
@@ -36,6 +37,16 @@ POINTS_ISSUED = "points_issued"
 TRANSACTION_SOURCE = "transaction"
 # Awards per award-queue task: one ledger batch call and one transaction each.
 AWARD_CHUNK = 500
+# A transactionId seen again must describe the same transaction to count as a repeat.
+_SAME_TRANSACTION = (
+    "user_id",
+    "country_code",
+    "vertical",
+    "payment_type",
+    "unit_token",
+    "unit_count",
+    "transaction_at",
+)
 
 
 @dataclass(frozen=True)
@@ -93,38 +104,48 @@ def awards_record(*, transactions: list[TransactionIn]) -> dict[int, KhataError]
     for the ledger after commit. Returns failures by index (nothing is written for those).
     A transaction id seen before is not awarded again."""
     quotes, failures = transactions_quote(transactions=transactions)
-    awards = []
+    awards: dict[int, Award] = {}
     for index, (user, quote) in quotes.items():
         t = transactions[index]
         if quote.points <= 0:
             continue  # nothing earned (a tiny amount): no award, no entry
-        awards.append(
-            Award(
-                source=TRANSACTION_SOURCE,
-                reference=t.transaction_id,
-                user=user,
-                points=quote.points,
-                breakdown=quote.breakdown,
-                country_code=t.facts.country_code,
-                vertical=t.facts.vertical,
-                payment_type=t.facts.payment_type,
-                unit_token=t.facts.amount.unit_token,
-                unit_count=t.facts.amount.unit_count,
-                transaction_at=t.facts.completed_at,
-                inbound_event_id=t.inbound_event_id,
+        awards[index] = Award(
+            source=TRANSACTION_SOURCE,
+            reference=t.transaction_id,
+            user=user,
+            points=quote.points,
+            breakdown=quote.breakdown,
+            country_code=t.facts.country_code,
+            vertical=t.facts.vertical,
+            payment_type=t.facts.payment_type,
+            unit_token=t.facts.amount.unit_token,
+            unit_count=t.facts.amount.unit_count,
+            transaction_at=t.facts.completed_at,
+            inbound_event_id=t.inbound_event_id,
+        )
+    if not awards:
+        return failures
+    # inserted in reference order, so parallel batches meet on the unique index in one order
+    Award.objects.bulk_create(sorted(awards.values(), key=lambda a: a.reference), ignore_conflicts=True)
+    stored = {
+        row["reference"]: row
+        for row in Award.objects.filter(
+            source=TRANSACTION_SOURCE, reference__in=[a.reference for a in awards.values()]
+        ).values("id", "reference", "status", *_SAME_TRANSACTION)
+    }
+    pending = set()
+    for index, award in awards.items():
+        row = stored[award.reference]
+        if any(row[name] != getattr(award, name) for name in _SAME_TRANSACTION):
+            failures[index] = TransactionIdReused(
+                f"transactionId '{award.reference}' was already awarded for a different transaction "
+                f"(award {row['id']}); nothing was awarded for this one."
             )
-        )
-    if awards:
-        Award.objects.bulk_create(awards, ignore_conflicts=True)
-        ids = list(
-            Award.objects.filter(
-                source=TRANSACTION_SOURCE,
-                reference__in=[a.reference for a in awards],
-                status=Award.Status.PENDING,
-            ).values_list("id", flat=True)
-        )
-        if ids:
-            transaction.on_commit(lambda: awards_enqueue(award_ids=ids))
+        elif row["status"] == Award.Status.PENDING:
+            pending.add(row["id"])
+    if pending:
+        ids = sorted(pending)
+        transaction.on_commit(lambda: awards_enqueue(award_ids=ids))
     return failures
 
 
@@ -252,18 +273,31 @@ def awards_post(*, award_ids: list[int]) -> int:
         )
         if not awards:
             return 0
+        # the users' point accounts, locked in one order, before entries touch them in award order
+        owner_accounts_lock(
+            owner_type="user",
+            owner_ids=[owner_ref_for_user(a.user).value for a in awards],
+            unit_type=POINTS_ASSET[0],
+            unit_token=POINTS_ASSET[1],
+        )
         results = entries_post_batch(entries=[_award_entry(a) for a in awards])
         now = timezone.now()
-        posted = []
+        posted, refused = [], []
         for award, result in zip(awards, results, strict=True):
             if isinstance(result, KhataError):
-                # points_issued may go negative, so nothing should refuse; keep it pending and say why
+                # points_issued may go negative, so only a key taken by another entry refuses:
+                # recorded for staff, and no longer retried by the sweeper
                 logger.error("award %s refused by the ledger: %s", award.pk, result)
+                award.status = Award.Status.REFUSED
+                award.last_error = f"{result.code}: {result.message}"
+                refused.append(award)
                 continue
             award.status = Award.Status.AWARDED
             award.entry_id = result.entry_id
             award.awarded_at = now
             posted.append(award)
+        if refused:
+            Award.objects.bulk_update(refused, ["status", "last_error"])
         if not posted:
             return 0
         Award.objects.bulk_update(posted, ["status", "entry_id", "awarded_at"])
