@@ -27,7 +27,7 @@ from apps.points.calculation import ConfigSnapshot, Quote, TransactionFacts
 from apps.points.exceptions import ConfigurationMissing, PartnerNotConfigured, TransactionIdReused, UnknownUser
 from apps.points.models import Award, Country, Partner, Vertical
 from apps.points.months import expiry_date
-from apps.points.services.tiers import tiers_at
+from apps.points.services.tiers import tiers_at, tiers_held
 from config.errors import Conflict, KhataError
 
 logger = logging.getLogger(__name__)
@@ -77,22 +77,19 @@ def transactions_quote(
     users = {u.external_id: u for u in User.objects.filter(external_id__in={t.user_external_id for t in transactions})}
     quotes: dict[int, tuple[User, Quote]] = {}
     failures: dict[int, KhataError] = {}
-    moments: dict[int, datetime] = {}
-    for t in transactions:
-        user = users.get(t.user_external_id)
-        if user is not None:
-            # a user's earliest moment in the batch decides whether tier history is needed
-            moments[user.pk] = min(moments.get(user.pk, t.facts.completed_at), t.facts.completed_at)
-    held = tiers_at(moments=moments, tiers=snapshot.tiers)
+    held = tiers_held(
+        pairs=[
+            (users[t.user_external_id].pk, t.facts.completed_at) for t in transactions if t.user_external_id in users
+        ],
+        tiers=snapshot.tiers,
+    )
     for index, t in enumerate(transactions):
         user = users.get(t.user_external_id)
         if user is None:
             failures[index] = UnknownUser(f"No user has userId '{t.user_external_id}' (yet).")
             continue
         try:
-            tier = held.get(user.pk) or snapshot.entry_tier()
-            if moments[user.pk] != t.facts.completed_at:
-                tier = tiers_at(moments={user.pk: t.facts.completed_at}, tiers=snapshot.tiers)[user.pk]
+            tier = held.get((user.pk, t.facts.completed_at)) or snapshot.entry_tier()
             quotes[index] = (user, snapshot.quote(facts=t.facts, tier=tier))
         except ConfigurationMissing as exc:
             failures[index] = exc

@@ -14,35 +14,51 @@ from apps.points.models import Award, PointsProfile, Tier, TierChange
 from apps.points.months import months_before
 
 
-def tiers_at(*, moments: dict[int, datetime], tiers: list[Tier]) -> dict[int, Tier]:
-    """The tier each user (id -> moment) held at that moment: Member when they never had one."""
+def tiers_held(*, pairs: list[tuple[int, datetime]], tiers: list[Tier]) -> dict[tuple[int, datetime], Tier]:
+    """The tier each (user id, moment) pair held: the current tier when the moment is after the
+    user's last change, else read from the tier history; Member when they never had one.
+    Two queries for a whole batch."""
     if not tiers:
         return {}
     by_id = {t.pk: t for t in tiers}
     entry = tiers[0]
+    user_ids = {user_id for user_id, _ in pairs}
     profiles = {
         p["user_id"]: p
-        for p in PointsProfile.objects.filter(user_id__in=list(moments)).values("user_id", "tier_id", "tier_since")
+        for p in PointsProfile.objects.filter(user_id__in=user_ids).values("user_id", "tier_id", "tier_since")
     }
-    held: dict[int, Tier] = {}
-    earlier: list[int] = []
-    for user_id, at in moments.items():
+    held: dict[tuple[int, datetime], Tier] = {}
+    earlier: list[tuple[int, datetime]] = []
+    for user_id, at in pairs:
         profile = profiles.get(user_id)
         if profile is None or profile["tier_id"] is None:
-            held[user_id] = entry
+            held[(user_id, at)] = entry
         elif profile["tier_since"] is None or at >= profile["tier_since"]:
-            held[user_id] = by_id.get(profile["tier_id"], entry)
+            held[(user_id, at)] = by_id.get(profile["tier_id"], entry)
         else:
-            earlier.append(user_id)
-    for user_id in earlier:  # a late transaction: read the tier history
-        change = (
-            TierChange.objects.filter(user_id=user_id, effective_at__lte=moments[user_id])
-            .order_by("-effective_at", "-id")
-            .values_list("to_tier_id", flat=True)
-            .first()
-        )
-        held[user_id] = by_id.get(change, entry) if change else entry
+            earlier.append((user_id, at))
+    if earlier:  # late transactions: read the tier history of those users once
+        history: dict[int, list[tuple[datetime, int]]] = {}
+        for user_id, effective_at, to_tier in (
+            TierChange.objects.filter(user_id__in={u for u, _ in earlier})
+            .order_by("user_id", "effective_at", "id")
+            .values_list("user_id", "effective_at", "to_tier_id")
+        ):
+            history.setdefault(user_id, []).append((effective_at, to_tier))
+        for user_id, at in earlier:
+            tier = entry
+            for effective_at, to_tier in history.get(user_id, []):
+                if effective_at > at:
+                    break
+                tier = by_id.get(to_tier, entry)
+            held[(user_id, at)] = tier
     return held
+
+
+def tiers_at(*, moments: dict[int, datetime], tiers: list[Tier]) -> dict[int, Tier]:
+    """The tier each user (id -> moment) held at that moment."""
+    held = tiers_held(pairs=list(moments.items()), tiers=tiers)
+    return {user_id: held[(user_id, at)] for user_id, at in moments.items()}
 
 
 def earned_in_window(*, user_id: int, window_months: int, now: datetime) -> int:
