@@ -7,16 +7,24 @@ processes on this machine.
     status 'awarded', outbox `points.awarded` -> fan-out -> deliveries (tiers, notifications)
 
 Prints name: value lines:
-  events, users, worker_pool, worker_concurrency, web_workers, web_threads, posters,
-  post_seconds, ingest_events_per_s, batch_p50_ms, batch_max_ms,
-  awards, award_seconds, awards_per_s (from the first post until all are awarded),
-  award_latency_p50_ms / p99_ms (event received -> award posted),
-  cpu_* (CPU seconds and share by process group while awarding),
+  the configuration (events, users, worker_pool, worker_concurrency, web_*, posters, beat,
+  outbox, cpus, code_version),
+  post_seconds, ingest_events_per_s (accepted by the API, over the posting), batch_p50/max_ms,
+  awards, award_seconds, awards_per_s (from the first post until every award is posted),
+  award_latency_p50/p99_ms (event received -> award posted),
+  cpu_award_phase_* (CPU seconds by process group while awarding; postgres_other and other are
+  the rest of the machine), what of the outbox ran meanwhile,
   outbox_drain_seconds (from the first post until every outbox message is fanned out and every
-  delivery settled; measured after, and not part of, awards_per_s), deliveries_per_s
+  delivery settled: measured after, and not part of, awards_per_s), deliveries_per_s_after_awards,
+  task_<name> (worker wall time per task type and per id handled), worker_log_errors/deadlocks.
 
-Uses its own database (khata_bench_points, recreated) and Redis database 13 (broker, flushed
-before and after). Progress goes to stderr.
+--outbox shared (default) is the deployed configuration: one queue, so fan-out and deliveries
+compete with awarding for the queue and the CPUs. --outbox deferred holds the outbox's tasks in
+a queue of their own until every award is posted: the awarding pipeline alone, then the drain.
+Celery beat runs as deployed (its sweepers re-enqueue work whose task failed), unless --no-beat.
+
+Uses its own database (khata_bench_points, recreated; dropped afterwards unless --keep-db) and
+Redis database 13 (the broker, flushed before and after). Progress goes to stderr.
 Run: .venv/bin/python bench/points.py [--events 100000] [--users 10000] [--workers 2]
 """
 
@@ -406,6 +414,7 @@ SELECT
   (SELECT count(*) FROM events_inboundevent WHERE status = 'failed'),
   (SELECT count(*) FROM points_award),
   (SELECT count(*) FROM points_award WHERE status = 'awarded'),
+  (SELECT count(*) FROM points_award WHERE status NOT IN ('pending', 'awarded')),
   (SELECT count(*) FROM events_outboxmessage),
   (SELECT count(*) FROM events_outboxmessage WHERE fanned_out_at IS NULL),
   (SELECT count(*) FROM events_outboxdelivery),
@@ -417,6 +426,7 @@ FIELDS = (
     "failed_events",
     "awards_recorded",
     "awarded",
+    "refused",
     "outbox",
     "outbox_unrelayed",
     "deliveries",
@@ -518,6 +528,7 @@ def main() -> int:
     if args.events % BATCH_SIZE or args.events <= 0:
         parser.error("--events must be a positive multiple of 1000")
 
+    signal.signal(signal.SIGINT, _on_signal)  # also when started in the background, where INT is ignored
     signal.signal(signal.SIGTERM, _on_signal)
     atexit.register(_stop_children)
     logs = Path(tempfile.mkdtemp(prefix="khata-bench-points-"))
@@ -569,14 +580,12 @@ def main() -> int:
             now = time.time()
             if poster.errors:
                 raise RuntimeError(f"posting failed: {poster.errors[0]}")
-            if poster.done() and "posted" not in meter.marks:
-                meter.mark("posted")
             if now - last_show >= 5:
                 _show(t0, p, poster)
                 last_show = now
-            if p["awarded"] != last_awarded:
-                last_awarded, last_change = p["awarded"], now
-            if poster.done() and p["awarded"] >= poster.accepted:
+            if p["awarded"] + p["refused"] != last_awarded:
+                last_awarded, last_change = p["awarded"] + p["refused"], now
+            if poster.done() and p["awarded"] + p["refused"] >= poster.accepted:
                 awarded_at = now
                 break
             if poster.done() and (now - last_change > args.stall or now - t0 > args.timeout):
@@ -592,6 +601,7 @@ def main() -> int:
         out("batch_max_ms", f"{max(poster.latencies) * 1000:.0f}")
         out("awards", at_award["awarded"])
         out("failed_events", at_award["failed_events"])
+        out("awards_refused", at_award["refused"])
         if awarded_at is None:
             out("awards_pending", at_award["awards_recorded"] - at_award["awarded"])
             out("award_seconds", "timeout")
@@ -657,7 +667,8 @@ def main() -> int:
         for name, (tasks, items, seconds) in task_times(logs).items():
             out(
                 f"task_{name}",
-                f"{tasks} tasks, {items} items, {seconds:.1f} s, {seconds / max(items, 1) * 1000:.2f} ms/item",
+                f"{tasks} tasks, {items} items, {seconds:.1f} s, "
+                + (f"{seconds / items * 1000:.2f} ms/item" if items else f"{seconds / tasks * 1000:.0f} ms/task"),
             )
         errors = [line for line in _worker_log_lines(logs) if '"level": "ERROR"' in line]
         out("worker_log_errors", len(errors))
