@@ -26,7 +26,9 @@ class EventType:
 class OutboxConsumer:
     name: str
     consume: Callable[..., None]  # consume(*, message)
-    wants: Callable[..., bool]  # wants(*, message) -> bool, decided when the message is relayed
+    # wants(*, message) -> bool, decided when the message is relayed, from the message's topic
+    # and whether it concerns a user (it is asked once per such kind in a fan-out batch)
+    wants: Callable[..., bool]
 
 
 _EVENT_TYPES: dict[str, EventType] = {}

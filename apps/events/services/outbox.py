@@ -87,13 +87,19 @@ def outbox_messages_fanout(*, message_ids: list[int]) -> list[int]:
         subscriptions = list(WebhookSubscription.objects.filter(is_active=True))
         consumers = outbox_consumers()
         deliveries = []
+        # a consumer's interest depends on the topic and whether the message concerns a user
+        # (see OutboxConsumer.wants): asked once per kind of message in the batch
+        wanted: dict[tuple, bool] = {}
         for message in messages:
             deliveries += [
                 OutboxDelivery(message=message, subscription=s) for s in subscriptions if s.wants(message.topic)
             ]
-            deliveries += [
-                OutboxDelivery(message=message, consumer=c.name) for c in consumers if c.wants(message=message)
-            ]
+            for consumer in consumers:
+                kind = (consumer.name, message.topic, message.user_id is not None)
+                if kind not in wanted:
+                    wanted[kind] = consumer.wants(message=message)
+                if wanted[kind]:
+                    deliveries.append(OutboxDelivery(message=message, consumer=consumer.name))
         OutboxDelivery.objects.bulk_create(deliveries, ignore_conflicts=True)
         OutboxMessage.objects.filter(pk__in=[m.pk for m in messages]).update(fanned_out_at=timezone.now())
         pending = list(
