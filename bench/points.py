@@ -134,7 +134,7 @@ def _broker_depth() -> int:
 
     try:
         client = redis.Redis.from_url(REDIS_URL)
-        return int(client.llen("celery")) + int(client.llen(OUTBOX_QUEUE))
+        return int(client.llen("celery")) + int(client.llen("stream")) + int(client.llen(OUTBOX_QUEUE))
     except redis.RedisError:
         return -1
 
@@ -188,10 +188,19 @@ app.worker_main(sys.argv[1:])
 
 
 def start_workers(
-    concurrency: int, pool: str, logs: Path, *, name: str = "main", queue: str = "celery", routed: bool = False
+    concurrency: int,
+    pool: str,
+    logs: Path,
+    *,
+    name: str = "main",
+    queue: str = "celery",
+    routed: bool = False,
+    nice: int = 0,
 ) -> subprocess.Popen:
     node = f"bench-points-{os.getpid()}-{name}@{socket.gethostname()}"
     command = [sys.executable, "-c", _ROUTED_WORKER] if routed else [str(ROOT / ".venv/bin/celery"), "-A", "config"]
+    if nice:
+        command = ["nice", "-n", str(nice), *command]
     worker = _spawn(
         [
             *command,
@@ -519,7 +528,8 @@ def main() -> int:
         "--outbox",
         choices=["shared", "deferred"],
         default="shared",
-        help="shared: one queue, as deployed; deferred: outbox tasks wait in their own queue until all are awarded",
+        help="shared: as deployed, the outbox's queue has its own worker at a lower CPU priority; "
+        "deferred: outbox tasks wait in their own queue until all are awarded",
     )
     parser.add_argument("--stall", type=float, default=600, help="give up after this long without a new award")
     parser.add_argument("--no-beat", action="store_true", help="run no celery beat (so no sweepers)")
@@ -557,9 +567,14 @@ def main() -> int:
 
     try:
         worker = start_workers(args.workers, args.pool, logs, routed=args.outbox == "deferred")
+        sessions = {worker.pid: "celery"}
+        if args.outbox == "shared":
+            # as deployed (Procfile `stream`): the outbox queue's own worker, at a lower CPU priority
+            stream = start_workers(1, args.pool, logs, name="stream", queue="stream", nice=10)
+            sessions[stream.pid] = "celery_stream"
         port = start_web(args.web_workers, args.web_threads, logs)
         web = _children[-1]
-        sessions = {worker.pid: "celery", web.pid: "gunicorn"}
+        sessions[web.pid] = "gunicorn"
         if not args.no_beat:
             sessions[start_beat(logs).pid] = "celery_beat"
         log(f"workers and web are up (logs in {logs}{', kept' if args.keep_db else ''})")
@@ -619,6 +634,7 @@ def main() -> int:
         groups, busy, total = meter.between("start", "awarded")
         for group in (
             "celery",
+            "celery_stream",
             "gunicorn",
             "postgres",
             "redis",

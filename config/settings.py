@@ -221,6 +221,18 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "inte
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Worker logs go through LOGGING below (JSON lines), not Celery's own format.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# The outbox stream (fan-out, consumers, webhooks) has its own queue and worker (Procfile
+# `stream`, at a lower CPU priority): downstream consumers never delay moving money or points.
+STREAM_QUEUE = "stream"
+CELERY_TASK_ROUTES = {
+    f"apps.events.tasks.{name}": {"queue": STREAM_QUEUE}
+    for name in (
+        "outbox_messages_fanout_task",
+        "outbox_message_fanout_task",
+        "outbox_consumer_deliveries_task",
+        "outbox_delivery_attempt_task",
+    )
+}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # django-celery-beat copies these into its tables when beat starts; staff can see them
 # (and pause one) in the admin.

@@ -37,6 +37,8 @@ def worker_start() -> subprocess.Popen:
             "-A",
             "config",
             "worker",
+            "-Q",
+            "celery,stream",
             "--pool",
             os.environ.get("TEST_WORKER_POOL", "solo"),
             "--loglevel",
