@@ -1,5 +1,6 @@
 -- Khata ledger: database-side invariants and the posting path.
--- Installed by migration ledger.0003; a change ships as a new file and migration.
+-- Installed by migration ledger.0003. Every statement is idempotent (CREATE OR REPLACE, DROP ... IF
+-- EXISTS), so a change to this file ships with a migration that applies it again (ledger.0005).
 
 CREATE OR REPLACE FUNCTION khata_ledger_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -133,7 +134,9 @@ DECLARE
   c_tags jsonb[] := '{}';
   v_balances jsonb := '{}'::jsonb;
   v_tags jsonb;
-  v_shard int := floor(random() * 64)::int;
+  -- the system-balance shard: random, or the caller's batch-wide one (spec.shard) so that one batch
+  -- touches a single shard row per system account and parallel batches cannot deadlock on shards
+  v_shard int := coalesce((spec->>'shard')::int, floor(random() * 64)::int);
 BEGIN
   -- Claim the key. The entry id is reserved up front so the claim already points at it
   -- (the foreign key is checked at commit).
@@ -372,7 +375,7 @@ BEGIN
     INTO v_fast;
   IF NOT v_fast THEN
     FOR v_spec IN SELECT spec FROM khata_batch_entry ORDER BY ord LOOP
-      v_results := v_results || khata_ledger_post(v_spec);
+      v_results := v_results || khata_ledger_post(v_spec || jsonb_build_object('shard', v_shard));
     END LOOP;
     RETURN to_jsonb(v_results);
   END IF;
