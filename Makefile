@@ -12,7 +12,7 @@ run: setup
 	@$(PY) manage.py collectstatic --noinput -v 0
 	@$(PY) manage.py seed_demo
 	@echo ""
-	@echo "Khata is starting (Ctrl-C stops web, worker and beat):"
+	@echo "Khata is starting (Ctrl-C stops web, workers and beat):"
 	@echo "  web        http://$(KHATA_BIND)/"
 	@echo "  health     http://$(KHATA_BIND)/healthz"
 	@echo "  back office http://$(KHATA_BIND)/admin/"
