@@ -18,9 +18,10 @@ Prints name: value lines:
   delivery settled: measured after, and not part of, awards_per_s), deliveries_per_s_after_awards,
   task_<name> (worker wall time per task type and per id handled), worker_log_errors/deadlocks.
 
---outbox shared (default) is the deployed configuration: one queue, so fan-out and deliveries
-compete with awarding for the queue and the CPUs. --outbox deferred holds the outbox's tasks in
-a queue of their own until every award is posted: the awarding pipeline alone, then the drain.
+--outbox shared (default) is the deployed configuration (Procfile): the outbox's tasks go to the
+`stream` queue, drained by its own worker at a lower CPU priority while awarding runs, on the same
+cores. --outbox deferred holds the outbox's tasks in a queue of their own until every award is
+posted: the awarding pipeline alone, then the drain.
 Celery beat runs as deployed (its sweepers re-enqueue work whose task failed), unless --no-beat.
 
 Uses its own database (khata_bench_points, recreated; dropped afterwards unless --keep-db) and
