@@ -12,7 +12,6 @@ from apps.events.models import InboundEvent, Notification, NotificationTemplate,
 from apps.events.services.outbox import webhook_subscription_create
 from apps.events.signing import signature_verify
 from apps.identity.services import api_client_create
-from config.celery import app as celery_app
 from tests.events.receiver import Receiver
 from tests.factories.events import event_envelope
 from tests.worker_process import worker_output, worker_start, worker_stop
@@ -22,13 +21,9 @@ WAIT_SECONDS = 90  # generous: a loaded CI machine can be slow to start a worker
 
 
 @pytest.fixture
-def worker(transactional_db):
-    saved = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = False
-    celery_app.control.purge()  # stale tasks from an aborted earlier run must not reach this database
+def worker(broker):
     process = worker_start()
     yield process
-    celery_app.conf.task_always_eager = saved
     worker_stop(process)
 
 

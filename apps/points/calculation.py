@@ -62,8 +62,22 @@ def _multiplier_out(row: Multiplier) -> dict:
     }
 
 
-def _amount_out(amount: Amount, major: Decimal) -> dict:
-    return {**amount.as_dict(), "major": str(major)}
+def _priced(formula: str, amount: Amount, used: dict[str, Multiplier], context: dict) -> Quote:
+    """Multiply the amount (in major units) by every multiplier used, round down once, and
+    keep the whole computation as the breakdown."""
+    major = major_from_micros(amount.unit_count)
+    product = _product(major, [row.value for row in used.values()])
+    points = _floor(product)
+    breakdown = {
+        "formula": formula,
+        **context,
+        "amount": {**amount.as_dict(), "major": str(major)},
+        "multipliers": {name: _multiplier_out(row) for name, row in used.items()},
+        "exact": format(product.normalize(), "f"),
+        "points": points,
+        "rounding": "down",
+    }
+    return Quote(points, breakdown)
 
 
 class ConfigSnapshot:
@@ -120,21 +134,12 @@ class ConfigSnapshot:
             ),
             "tier": self.multiplier(Multiplier.Kind.TIER, at=at, key=tier.code),
         }
-        major = major_from_micros(facts.amount.unit_count)
-        product = _product(major, [row.value for row in used.values()])
-        points = _floor(product)
-        breakdown = {
-            "formula": FORMULA,
-            "country": country.code,
-            "transaction_at": at.isoformat(),
-            "amount": _amount_out(facts.amount, major),
-            "tier": tier.code,
-            "multipliers": {name: _multiplier_out(row) for name, row in used.items()},
-            "exact": format(product.normalize(), "f"),
-            "points": points,
-            "rounding": "down",
-        }
-        return Quote(points, breakdown)
+        return _priced(
+            FORMULA,
+            facts.amount,
+            used,
+            {"country": country.code, "transaction_at": at.isoformat(), "tier": tier.code},
+        )
 
     def partner_quote(self, *, partner: Partner, amount: Amount, at: datetime, tier: Tier) -> Quote:
         if amount.unit_type != "currency_micros":
@@ -142,18 +147,7 @@ class ConfigSnapshot:
         used = {"partner_rate": self.multiplier(Multiplier.Kind.PARTNER, at=at, partner=partner, key=amount.unit_token)}
         if partner.applies_tier:
             used["tier"] = self.multiplier(Multiplier.Kind.TIER, at=at, key=tier.code)
-        major = major_from_micros(amount.unit_count)
-        product = _product(major, [row.value for row in used.values()])
-        points = _floor(product)
-        breakdown = {
-            "formula": PARTNER_FORMULA,
-            **({"tier": tier.code} if partner.applies_tier else {}),
-            "partner": partner.code,
-            "transaction_at": at.isoformat(),
-            "amount": _amount_out(amount, major),
-            "multipliers": {name: _multiplier_out(row) for name, row in used.items()},
-            "exact": format(product.normalize(), "f"),
-            "points": points,
-            "rounding": "down",
-        }
-        return Quote(points, breakdown)
+        context = {"partner": partner.code, "transaction_at": at.isoformat()}
+        if partner.applies_tier:
+            context["tier"] = tier.code
+        return _priced(PARTNER_FORMULA, amount, used, context)

@@ -15,10 +15,9 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from apps.events.registry import event_type_register
-from apps.ledger.api.serializers import AmountSerializer, StrictSerializer, to_amount
-from apps.points.calculation import TransactionFacts
+from apps.ledger.api.serializers import AmountSerializer, StrictSerializer
 from apps.points.models import CODE_VALIDATOR, Country
-from apps.points.services import TransactionIn, awards_record
+from apps.points.services import awards_record, transaction_in
 
 # Countries are few and rarely change; payload validation reads them from memory.
 # A producer's clock may run a little ahead of ours; beyond this a completion time is refused.
@@ -74,23 +73,8 @@ class TransactionCompletedPayload(StrictSerializer):
         return attrs
 
 
-def _transaction_in(event, data: dict) -> TransactionIn:
-    return TransactionIn(
-        transaction_id=data["transaction_id"],
-        user_external_id=data["user_id"],
-        facts=TransactionFacts(
-            country_code=data["country_code"],
-            vertical=data["vertical"],
-            payment_type=data["payment_type"],
-            amount=to_amount(data["amount"]),
-            completed_at=data["completed_at"],
-        ),
-        inbound_event_id=event.pk,
-    )
-
-
 def transactions_completed_handle(*, items: list) -> dict:
-    transactions = [_transaction_in(event, data) for event, data in items]
+    transactions = [transaction_in(data, inbound_event_id=event.pk) for event, data in items]
     failures = awards_record(transactions=transactions)
     return {items[index][0].pk: error for index, error in failures.items()}
 

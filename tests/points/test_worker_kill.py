@@ -16,23 +16,12 @@ from apps.ledger.verify import ledger_verify
 from apps.points.handlers import country_cache_clear
 from apps.points.models import Award
 from apps.points.services import awards_enqueue, awards_pending_due
-from config.celery import app as celery_app
 from tests.factories.points import points_world, transaction_event, user_in_tier
 from tests.worker_process import worker_output, worker_start, worker_stop
 
 TRANSACTIONS = 4_000
 USERS = 20
 WAIT_SECONDS = 90
-
-
-@pytest.fixture
-def broker(transactional_db):
-    saved = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = False
-    celery_app.control.purge()
-    yield
-    celery_app.control.purge()
-    celery_app.conf.task_always_eager = saved
 
 
 def _awarded() -> int:

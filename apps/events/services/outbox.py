@@ -114,10 +114,6 @@ def outbox_messages_fanout(*, message_ids: list[int]) -> list[int]:
         return [pk for pk, _ in pending]
 
 
-def outbox_message_fanout(*, message_id: int) -> list[int]:
-    return outbox_messages_fanout(message_ids=[message_id])
-
-
 def _consume(delivery: OutboxDelivery) -> tuple[bool, str]:
     consumer = outbox_consumer_get(delivery.consumer)
     if consumer is None:

@@ -15,11 +15,10 @@ from apps.points.api.serializers import (
     QuoteRequestSerializer,
     QuoteSerializer,
 )
-from apps.points.calculation import TransactionFacts
 from apps.points.exceptions import PartnerNotConfigured, UnknownUser
 from apps.points.models import Award, Partner
 from apps.points.selectors import awards_for_user, points_summary
-from apps.points.services import TransactionIn, partner_award_record, transactions_quote
+from apps.points.services import partner_award_record, transaction_in, transactions_quote
 from config.errors import InvalidInput, NotFoundError
 
 REPLAYED = {"Idempotent-Replayed": "true"}
@@ -58,16 +57,7 @@ class QuoteView(APIView):
             if data.get("user_id") not in (None, own):
                 raise InvalidInput("You can quote only for yourself.", fields={"userId": ["Not you."]})
             external_id = own
-        facts = TransactionFacts(
-            country_code=data["country_code"],
-            vertical=data["vertical"],
-            payment_type=data["payment_type"],
-            amount=to_amount(data["amount"]),
-            completed_at=data["completed_at"],
-        )
-        quotes, failures = transactions_quote(
-            transactions=[TransactionIn(data.get("transaction_id", ""), external_id, facts)]
-        )
+        quotes, failures = transactions_quote(transactions=[transaction_in({**data, "user_id": external_id})])
         if failures:
             error = failures[0]
             if isinstance(error, UnknownUser):

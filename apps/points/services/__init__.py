@@ -8,6 +8,7 @@ from apps.points.services.awards import (
     awards_post,
     awards_record,
     partner_award_record,
+    transaction_in,
     transactions_quote,
 )
 from apps.points.services.configuration import multiplier_errors, multiplier_save
@@ -24,5 +25,6 @@ __all__ = [
     "multiplier_save",
     "partner_award_record",
     "tier_recalculate",
+    "transaction_in",
     "transactions_quote",
 ]

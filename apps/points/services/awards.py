@@ -57,6 +57,22 @@ class TransactionIn:
     inbound_event_id: int | None = None
 
 
+def transaction_in(data: dict, *, inbound_event_id: int | None = None) -> TransactionIn:
+    """A transaction from validated (snake_case) fields of an event payload or a quote request."""
+    return TransactionIn(
+        transaction_id=data.get("transaction_id", ""),
+        user_external_id=data["user_id"],
+        facts=TransactionFacts(
+            country_code=data["country_code"],
+            vertical=data["vertical"],
+            payment_type=data["payment_type"],
+            amount=Amount(**data["amount"]),
+            completed_at=data["completed_at"],
+        ),
+        inbound_event_id=inbound_event_id,
+    )
+
+
 def points_amount(points: int) -> Amount:
     return Amount(*POINTS_ASSET, points)
 

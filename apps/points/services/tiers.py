@@ -70,19 +70,20 @@ def earned_in_window(*, user_id: int, window_months: int, now: datetime) -> int:
 
 
 def tier_qualified(*, user_id: int, tiers: list[Tier], now: datetime) -> tuple[Tier, int]:
-    """The best tier the user qualifies for, and their points in its window."""
+    """The best tier the user qualifies for (the entry tier always), and their points in its window."""
     earned_by_window: dict[int, int] = {}
-    best, best_earned = tiers[0], 0
-    for tier in tiers:
+
+    def earned(tier: Tier) -> int:
         if tier.window_months not in earned_by_window:
             earned_by_window[tier.window_months] = earned_in_window(
                 user_id=user_id, window_months=tier.window_months, now=now
             )
-        earned = earned_by_window[tier.window_months]
-        if earned >= tier.threshold:
-            best, best_earned = tier, earned
-    if best is tiers[0]:
-        best_earned = earned_by_window[tiers[0].window_months]
+        return earned_by_window[tier.window_months]
+
+    best, best_earned = tiers[0], earned(tiers[0])
+    for tier in tiers[1:]:
+        if earned(tier) >= tier.threshold:
+            best, best_earned = tier, earned(tier)
     return best, best_earned
 
 
