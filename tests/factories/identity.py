@@ -26,3 +26,17 @@ def api_client_with_key(*, scopes: list[str], name: str = "test service"):
 def user_with_token(**kwargs):
     user = UserFactory(**kwargs)
     return user, user_token_issue(user=user)
+
+
+def staff_client(role: str | None):
+    """A Django test client signed in as staff in `role` (a superuser when None); `.staff` is the user."""
+    from django.contrib.auth.models import Group
+    from django.test import Client
+
+    staff = StaffFactory(is_superuser=role is None)
+    if role:
+        staff.groups.add(Group.objects.get(name=role))
+    client = Client()
+    client.force_login(staff)
+    client.staff = staff
+    return client

@@ -2,8 +2,6 @@
 ask the vendor again about a redemption stuck awaiting confirmation."""
 
 import pytest
-from django.contrib.auth.models import Group
-from django.test import Client
 
 from apps.giftcards.models import Redemption, VendorRoute
 from apps.giftcards.services import giftcard_redeem
@@ -11,18 +9,9 @@ from apps.giftcards.vendors import VendorUnavailable
 from apps.giftcards.vendors.sandbox import SandboxVendor
 from apps.ledger.selectors import owner_balance, owner_ref_for_user
 from tests.factories.giftcards import sandbox_card
-from tests.factories.identity import StaffFactory, UserFactory
+from tests.factories.identity import UserFactory, staff_client
 
 PAGES = ("vendorroute", "issuancebatch", "sandboxcard", "redemption", "redemptionattempt")
-
-
-def staff_client(role: str | None) -> Client:
-    staff = StaffFactory(is_superuser=role is None)
-    if role:
-        staff.groups.add(Group.objects.get(name=role))
-    client = Client()
-    client.force_login(staff)
-    return client
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.admin.models import LogEntry
-from django.contrib.auth.models import Group
 from django.test import Client
 from django.utils import timezone
 
@@ -16,7 +15,7 @@ from apps.events.retry_policy import INBOUND_MAX_ATTEMPTS
 from apps.events.services.inbound import inbound_event_process, inbound_events_ingest
 from apps.points import admin as admin_module
 from apps.points.models import Award, Country, Multiplier
-from tests.factories.identity import StaffFactory
+from tests.factories.identity import StaffFactory, staff_client
 from tests.factories.points import partner_with_key, transaction_payload
 
 pytestmark = pytest.mark.django_db
@@ -36,16 +35,6 @@ PAGES = (
 )
 CONFIGURATION = ("country", "vertical", "paymenttype", "tier", "partner", "multiplier")
 WHAT_IF = f"{ADMIN}/multiplier/what-if/"
-
-
-def staff_client(role: str | None) -> Client:
-    staff = StaffFactory(is_superuser=role is None)
-    if role:
-        staff.groups.add(Group.objects.get(name=role))
-    client = Client()
-    client.force_login(staff)
-    client.staff = staff
-    return client
 
 
 def _in_force(kind: str, *, country: str | None = None, key: str = "") -> Multiplier:
