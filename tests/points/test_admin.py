@@ -13,7 +13,7 @@ from django.utils import timezone
 from apps.events.models import InboundEvent
 from apps.events.retry_policy import INBOUND_MAX_ATTEMPTS
 from apps.events.services.inbound import inbound_event_process, inbound_events_ingest
-from apps.points import admin as admin_module
+from apps.points.admin import configuration as admin_module
 from apps.points.models import Award, Country, Multiplier
 from tests.factories.identity import StaffFactory, staff_client
 from tests.factories.points import partner_with_key, transaction_payload

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from apps.points.api import views
 
@@ -8,4 +8,6 @@ urlpatterns = [
     path("points/awards/<int:award_id>", views.PartnerAwardDetailView.as_view(), name="points-award"),
     path("me/points", views.MePointsView.as_view(), name="me-points"),
     path("me/points/history", views.MePointsHistoryView.as_view(), name="me-points-history"),
+    path("", include("apps.points.api.rewards_urls")),
+    path("", include("apps.points.api.exchanges_urls")),
 ]

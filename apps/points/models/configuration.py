@@ -1,9 +1,8 @@
-"""Points configuration (countries, verticals, payment types, tiers, partners and their
-effective-dated multipliers) and the records of what was awarded and why."""
+"""Points configuration: countries, verticals, payment types, tiers, partners and their
+effective-dated multipliers."""
 
 from decimal import Decimal
 
-from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import DateTimeRangeField, RangeOperators
 from django.core.exceptions import ValidationError
@@ -14,7 +13,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from apps.events.models import InboundEvent
+__all__ = ["CODE_VALIDATOR", "Country", "Vertical", "PaymentType", "Tier", "Partner", "TsTzRange", "Multiplier"]
 
 CODE_VALIDATOR = RegexValidator(r"^[a-z][a-z0-9_]*$", "Lower-case letters, digits and underscores, e.g. food.")
 
@@ -182,102 +181,3 @@ class Multiplier(models.Model):
     def __str__(self) -> str:
         scope = self.country.code if self.country_id else (self.partner.code if self.partner_id else "all")
         return f"{self.get_kind_display()} {scope} {self.key or ''} ×{self.value.normalize()}".replace("  ", " ")
-
-
-class PointsProfile(models.Model):
-    """A user's standing: current tier and earning activity (which drives expiry)."""
-
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="points_profile")
-    tier = models.ForeignKey(Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    tier_since = models.DateTimeField(null=True, blank=True)
-    earned_in_window = models.BigIntegerField(default=0, help_text="Points earned in the tier window at last check.")
-    tier_checked_at = models.DateTimeField(null=True, blank=True)
-    last_earned_at = models.DateTimeField(null=True, blank=True, help_text="Latest earning transaction's time.")
-    expires_at = models.DateField(null=True, blank=True, help_text="Points expire after this day (country time).")
-
-    def __str__(self) -> str:
-        return f"points profile of {self.user}"
-
-
-class TierChange(models.Model):
-    """Every tier a user has held, from when: the tier at a past time is read from here."""
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tier_changes")
-    from_tier = models.ForeignKey(Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    to_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="+")
-    effective_at = models.DateTimeField()
-    earned_in_window = models.BigIntegerField()
-    reason = models.CharField(max_length=100)
-
-    class Meta:
-        ordering = ["-effective_at", "-id"]
-        indexes = [models.Index(fields=["user", "effective_at"], name="points_tierchange_user_time")]
-
-    def __str__(self) -> str:
-        return f"{self.user}: {self.from_tier or '-'} -> {self.to_tier}"
-
-
-class Award(models.Model):
-    """Points owed for one transaction (or partner request), then posted to the ledger once.
-
-    (source, reference) is unique: the same transaction delivered twice is one award, and the
-    ledger entry's idempotency key is `<source>:<reference>`."""
-
-    class Status(models.TextChoices):
-        PENDING = "pending"
-        AWARDED = "awarded"
-        REFUSED = "refused", "refused by the ledger"
-
-    source = models.CharField(max_length=60, help_text="transaction, or partner:<code>.")
-    reference = models.CharField(max_length=128, help_text="The transaction id or the partner's idempotency key.")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="points_awards")
-    points = models.BigIntegerField()
-    breakdown = models.JSONField(help_text="Every multiplier used, with its source row.")
-    country_code = models.CharField(max_length=2, blank=True)
-    vertical = models.CharField(max_length=40, blank=True)
-    payment_type = models.CharField(max_length=40, blank=True)
-    unit_token = models.CharField(max_length=16, blank=True)
-    unit_count = models.BigIntegerField(null=True, blank=True)
-    transaction_at = models.DateTimeField()
-    partner = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="awards")
-    inbound_event = models.ForeignKey(
-        "events.InboundEvent", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    request_hash = models.CharField(max_length=64, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    entry_id = models.BigIntegerField(null=True, blank=True, help_text="The ledger entry that paid the points.")
-    last_error = models.TextField(blank=True, help_text="Why the ledger refused the entry (status refused).")
-    created_at = models.DateTimeField(default=timezone.now)
-    awarded_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-transaction_at", "-id"]
-        constraints = [
-            models.UniqueConstraint(fields=["source", "reference"], name="points_award_once_per_reference"),
-            models.CheckConstraint(condition=Q(points__gt=0), name="points_award_positive"),
-            models.CheckConstraint(
-                condition=Q(status__in=["pending", "refused"], entry_id__isnull=True)
-                | Q(status="awarded", entry_id__isnull=False),
-                name="points_award_entry_when_awarded",
-            ),
-        ]
-        indexes = [
-            models.Index(fields=["user", "transaction_at"], name="points_award_user_time"),
-            models.Index(fields=["created_at"], name="points_award_pending", condition=Q(status="pending")),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.points} points for {self.source}:{self.reference}"
-
-    @property
-    def idempotency_key(self) -> str:
-        return f"{self.source}:{self.reference}"
-
-
-class TransactionDeadLetter(InboundEvent):
-    """A `transaction.completed` event that failed every retry (e.g. no multiplier configured):
-    listed for staff with the reason, and replayed once the configuration is fixed."""
-
-    class Meta:
-        proxy = True
-        verbose_name = "dead-lettered transaction"
