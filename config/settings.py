@@ -261,11 +261,19 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.points.tasks.points_tiers_nightly_task",
         "schedule": crontab(hour=2, minute=15),
     },
+    "points: monthly expiry runs and expiry warnings": {
+        "task": "apps.points.tasks.points_expiry_schedule_task",
+        "schedule": crontab(minute=5),
+    },
     "ledger: journal checkpoint": {
         "task": "apps.ledger.tasks.ledger_checkpoint_task",
         "schedule": schedule(timedelta(minutes=5)),
     },
 }
+
+# --- Points ---
+# Users are warned this many days before their points expire (once per expiry date).
+POINTS_EXPIRY_NOTICE_DAYS = env.int("POINTS_EXPIRY_NOTICE_DAYS", default=14)
 
 # --- Events ---
 EVENTS_MAX_BATCH = 1000

@@ -13,3 +13,4 @@ class PointsConfig(AppConfig):
         # award entries are keyed <source>:<reference>; API callers may not take those keys first
         key_type_reserve(exact="transaction")
         key_type_reserve(prefix="partner:")
+        key_type_reserve(exact="points_expiry")

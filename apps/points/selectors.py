@@ -19,13 +19,17 @@ def points_summary(*, user) -> dict:
     tier = profile.tier if profile and profile.tier_id else Tier.objects.order_by("rank").first()
     earned = profile.earned_in_window if profile else 0
     upcoming, needed = tier_next(tier=tier, earned=earned)
+    balance = points_balance(user=user)
+    expires_at = profile.expires_at if profile else None
     return {
-        "balance": points_balance(user=user),
+        "balance": balance,
         "tier": tier.name if tier else None,
         "earned_in_window": earned,
         "next_tier": upcoming.name if upcoming else None,
         "points_to_next_tier": needed,
-        "expires_at": profile.expires_at if profile else None,
+        "expires_at": expires_at,
+        # activity-based expiry takes the whole available balance on one date
+        "expiring_points": balance if expires_at else 0,
     }
 
 

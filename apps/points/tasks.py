@@ -1,11 +1,14 @@
 """Celery tasks of the points app: thin, load ids, call one service."""
 
+from datetime import date
+
 from celery import shared_task
 
 from apps.events.broker import tasks_publish
 from apps.events.retry_policy import SWEEP_BATCH, SWEEP_GRACE
 from apps.identity.models import User
 from apps.points.services import awards_enqueue, awards_pending_due, awards_post, tier_recalculate
+from apps.points.services.expiry import expiry_run_select, expiry_schedule_tick, points_expire_users
 from apps.points.services.tiers import tier_users_after
 
 # the nightly run checks this many users per task
@@ -42,3 +45,21 @@ def points_tiers_nightly_task() -> int:
             return sent
         sent += tasks_publish(points_tiers_recalculate_task, [user_ids]) * len(user_ids)
         after = user_ids[-1]
+
+
+@shared_task(acks_late=True)
+def points_expiry_schedule_task() -> int:
+    """Hourly: start (or resume) each country's monthly expiry run once its month has ended
+    there, and warn users whose points expire soon."""
+    return tasks_publish(points_expiry_select_task, expiry_schedule_tick())
+
+
+@shared_task(acks_late=True)
+def points_expiry_select_task(run_id: int) -> int:
+    return expiry_run_select(run_id=run_id)
+
+
+@shared_task(acks_late=True)
+def points_expire_users_task(job: dict) -> int:
+    as_of = date.fromisoformat(job["as_of"])
+    return points_expire_users(user_ids=job["user_ids"], as_of=as_of, run_id=job.get("run_id")).users_expired

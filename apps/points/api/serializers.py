@@ -75,4 +75,5 @@ class PointsSummarySerializer(serializers.Serializer):
     earned_in_window = serializers.IntegerField()
     next_tier = serializers.CharField(allow_null=True)
     points_to_next_tier = serializers.IntegerField(allow_null=True)
-    expires_at = serializers.DateField(allow_null=True)
+    expires_at = serializers.DateField(allow_null=True, help_text="Points expire after this day (country time).")
+    expiring_points = serializers.IntegerField(help_text="Points that expire after expiresAt unless the user earns.")

@@ -21,6 +21,15 @@ class PointsProfile(models.Model):
     tier_checked_at = models.DateTimeField(null=True, blank=True)
     last_earned_at = models.DateTimeField(null=True, blank=True, help_text="Latest earning transaction's time.")
     expires_at = models.DateField(null=True, blank=True, help_text="Points expire after this day (country time).")
+    expiry_country = models.CharField(
+        max_length=2, blank=True, help_text="The country whose time zone and window set the expiry date."
+    )
+    expiry_notice_for = models.DateField(
+        null=True, blank=True, help_text="The expiry date the user was last warned about (warned once per date)."
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["expiry_country", "expires_at"], name="points_profile_expiry")]
 
     def __str__(self) -> str:
         return f"points profile of {self.user}"

@@ -247,29 +247,35 @@ def _occasion(award: Award, nouns: dict[str, str]) -> str:
 
 
 def _activity_update(awards: list[Award], countries: dict) -> None:
-    """Each user's last earning time and points expiry date move forward, never back."""
-    latest: dict[int, tuple[datetime, object]] = {}
+    """Each user's last earning time and points expiry date move forward, never back. The
+    country whose time zone and window gave the latest date is kept with it (it decides which
+    country's monthly run expires the points)."""
+    latest: dict[int, tuple[datetime, object, str]] = {}
     for award in awards:
-        country = countries.get(award.country_code or award.user.country)
+        code = award.country_code or award.user.country
+        country = countries.get(code)
         expires = (
             expiry_date(at=award.transaction_at, time_zone=country.time_zone, months=country.expiry_months)
             if country
             else None
         )
-        at, date = latest.get(award.user_id, (award.transaction_at, expires))
-        latest[award.user_id] = (
-            max(at, award.transaction_at),
-            max(d for d in (date, expires) if d is not None) if (date or expires) else None,
-        )
-    rows = sorted((user_id, at, date) for user_id, (at, date) in latest.items())
+        at, date, date_country = latest.get(award.user_id, (award.transaction_at, None, ""))
+        if expires is not None and (date is None or expires > date):
+            date, date_country = expires, code
+        latest[award.user_id] = (max(at, award.transaction_at), date, date_country)
+    rows = sorted((user_id, at, date, code) for user_id, (at, date, code) in latest.items())
     with connection.cursor() as cursor:
         cursor.executemany(
             """
-            INSERT INTO points_pointsprofile (user_id, last_earned_at, expires_at, earned_in_window)
-            VALUES (%s, %s, %s, 0)
+            INSERT INTO points_pointsprofile (user_id, last_earned_at, expires_at, expiry_country, earned_in_window)
+            VALUES (%s, %s, %s, %s, 0)
             ON CONFLICT (user_id) DO UPDATE SET
               last_earned_at = GREATEST(points_pointsprofile.last_earned_at, EXCLUDED.last_earned_at),
-              expires_at = GREATEST(points_pointsprofile.expires_at, EXCLUDED.expires_at)
+              expires_at = GREATEST(points_pointsprofile.expires_at, EXCLUDED.expires_at),
+              expiry_country = CASE
+                WHEN EXCLUDED.expires_at IS NOT NULL
+                 AND EXCLUDED.expires_at >= COALESCE(points_pointsprofile.expires_at, EXCLUDED.expires_at)
+                THEN EXCLUDED.expiry_country ELSE points_pointsprofile.expiry_country END
             """,
             rows,
         )
