@@ -26,7 +26,11 @@ Celery beat runs as deployed (its sweepers re-enqueue work whose task failed), u
 
 Uses its own database (khata_bench_points, recreated; dropped afterwards unless --keep-db) and
 Redis database 13 (the broker, flushed before and after). Progress goes to stderr.
-Run: .venv/bin/python bench/points.py [--events 100000] [--users 10000] [--workers 2]
+Then (--part all, the default; or --part expiry alone) the monthly expiry run of
+--expiry-users users: see bench/points_expiry.py for what it prints.
+
+Run: .venv/bin/python bench/points.py [--part all|awards|expiry] [--events 100000] [--users 10000]
+     [--workers 2] [--expiry-users 200000]
 """
 
 import argparse
@@ -535,13 +539,38 @@ def main() -> int:
     parser.add_argument("--stall", type=float, default=600, help="give up after this long without a new award")
     parser.add_argument("--no-beat", action="store_true", help="run no celery beat (so no sweepers)")
     parser.add_argument("--keep-db", action="store_true", help="leave khata_bench_points for inspection")
+    parser.add_argument(
+        "--part", choices=["all", "awards", "expiry"], default="all", help="awards, the monthly expiry run, or both"
+    )
+    parser.add_argument("--expiry-users", type=int, default=200_000, help="users whose points expire (--part expiry)")
     args = parser.parse_args()
     if args.events % BATCH_SIZE or args.events <= 0:
         parser.error("--events must be a positive multiple of 1000")
-
     signal.signal(signal.SIGINT, _on_signal)  # also when started in the background, where INT is ignored
     signal.signal(signal.SIGTERM, _on_signal)
     atexit.register(_stop_children)
+    status = awards_run(args) if args.part in ("all", "awards") else 0
+    if status == 0 and args.part in ("all", "expiry"):
+        status = expiry_run(args)
+    return status
+
+
+def expiry_run(args) -> int:
+    import points_expiry
+
+    try:
+        return points_expiry.run(args, sys.modules[__name__])
+    finally:
+        _stop_children()
+        _broker_flush()
+        if not args.keep_db:
+            from django.db import connections
+
+            connections.close_all()
+            subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "root", "--if-exists", "--force", BENCH_DB], check=False)
+
+
+def awards_run(args) -> int:
     logs = Path(tempfile.mkdtemp(prefix="khata-bench-points-"))
 
     import psycopg

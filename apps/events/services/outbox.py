@@ -1,7 +1,9 @@
+import json
 import logging
 import time
 from datetime import timedelta
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
@@ -34,17 +36,27 @@ def outbox_publish(*, topic: str, payload: dict, user=None) -> OutboxMessage:
     return message
 
 
-def outbox_publish_many(*, messages: list[tuple[str, dict, object]]) -> list[OutboxMessage]:
-    """Record many (topic, payload, user) changes at once, in the transaction of the changes."""
+def outbox_publish_many(*, messages: list[tuple[str, dict, object]]) -> list[int]:
+    """Record many (topic, payload, user) changes at once, in the transaction of the changes.
+    One INSERT from arrays (a points run writes hundreds per transaction). Returns the ids."""
     if not transaction.get_connection().in_atomic_block:
         raise OutboxOutsideTransaction("outbox_publish_many must run inside the transaction of the changes it reports")
-    now = timezone.now()
-    created = OutboxMessage.objects.bulk_create(
-        [OutboxMessage(topic=topic, payload=payload, user=user, created_at=now) for topic, payload, user in messages]
-    )
-    ids = [message.pk for message in created]
+    if not messages:
+        return []
+    with transaction.get_connection().cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO events_outboxmessage (uuid, topic, payload, user_id, created_at)"
+            " SELECT gen_random_uuid(), t, p::jsonb, NULLIF(u, 0), now()"
+            " FROM unnest(%s::text[], %s::text[], %s::bigint[]) AS m(t, p, u) RETURNING id",
+            [
+                [topic for topic, _, _ in messages],
+                [json.dumps(payload, cls=DjangoJSONEncoder) for _, payload, _ in messages],
+                [(user.pk if user is not None else 0) for _, _, user in messages],
+            ],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
     transaction.on_commit(lambda: outbox_messages_enqueue(message_ids=ids))
-    return created
+    return ids
 
 
 # Messages per fan-out task and in-process deliveries per consumer task: one transaction each,

@@ -168,7 +168,22 @@ def points_expire_users(*, user_ids: list[int], as_of: date, run_id: int | None 
                     run_id=run_id,
                 )
             )
-        PointsExpiry.objects.bulk_create(records)
+        with connection.cursor() as cursor:  # one INSERT from arrays: a chunk is hundreds of rows
+            cursor.execute(
+                "INSERT INTO points_pointsexpiry (user_id, expiry_date, sequence, points, country_code, entry_id,"
+                " run_id, created_at) SELECT u, d, s, p, c, e, %s, now()"
+                " FROM unnest(%s::bigint[], %s::date[], %s::int[], %s::bigint[], %s::text[], %s::bigint[])"
+                " AS r(u, d, s, p, c, e)",
+                [
+                    run_id,
+                    [r.user_id for r in records],
+                    [r.expiry_date for r in records],
+                    [r.sequence for r in records],
+                    [r.points for r in records],
+                    [r.country_code for r in records],
+                    [r.entry_id for r in records],
+                ],
+            )
         outbox_publish_many(
             messages=[
                 (
@@ -222,7 +237,10 @@ def expiry_run_select(*, run_id: int, chunk: int = EXPIRY_CHUNK) -> int:
     enqueued = 0
     while True:
         with transaction.atomic():
-            run = ExpiryRun.objects.select_for_update(skip_locked=True).filter(pk=run_id).order_by().first()
+            # NO KEY: expiry rows written meanwhile reference the run (a KEY SHARE lock)
+            run = (
+                ExpiryRun.objects.select_for_update(no_key=True, skip_locked=True).filter(pk=run_id).order_by().first()
+            )
             if run is None or run.selected_at is not None:
                 return enqueued
             country = run.country.code if run.country_id else None
