@@ -13,3 +13,6 @@ class PointsConfig(AppConfig):
         # award entries are keyed <source>:<reference>; API callers may not take those keys first
         key_type_reserve(exact="transaction")
         key_type_reserve(prefix="partner:")
+        # redemptions are keyed redemption:<user id>:<key>, their cancellations redemption_cancel:<id>
+        key_type_reserve(exact="redemption")
+        key_type_reserve(exact="redemption_cancel")
