@@ -13,7 +13,8 @@ from rest_framework.test import APIClient
 
 from apps.events.models import OutboxMessage
 from apps.identity.services import user_token_issue
-from apps.ledger.models import Entry, Posting
+from apps.ledger.assets import asset_cache_clear
+from apps.ledger.models import Entry, Operation, Posting
 from apps.ledger.reserved_keys import key_type_reserved
 from apps.ledger.selectors import owner_balance, owner_ref_for_user
 from apps.ledger.verify import ledger_verify
@@ -41,12 +42,20 @@ def _api(user) -> APIClient:
     return client
 
 
-def _written() -> tuple[int, int, int]:
-    return Redemption.objects.count(), Entry.objects.count(), OutboxMessage.objects.count()
+def _written() -> tuple[int, int, int, int]:
+    return Redemption.objects.count(), Entry.objects.count(), Operation.objects.count(), OutboxMessage.objects.count()
 
 
 def _sgd(user) -> int:
     return owner_balance(owner=owner_ref_for_user(user), unit_type="currency_micros", unit_token="SGD")["available"]
+
+
+@pytest.fixture(autouse=True)
+def fresh_asset_cache():
+    # a transactional test elsewhere flushes and re-creates the assets under new ids
+    asset_cache_clear()
+    yield
+    asset_cache_clear()
 
 
 @pytest.fixture
@@ -132,7 +141,7 @@ def test_each_refusal_is_422_with_its_code_and_writes_nothing(bob, reward_kwargs
     assert points_balance(user=bob) == balance
     assert Reward.objects.get(pk=reward.pk).stock == stock
     # a refusal leaves the key free: the same key works once the reason is gone
-    assert not Entry.objects.filter(idempotency_type="redemption", idempotency_token=f"{bob.pk}:refused").exists()
+    assert not Operation.objects.filter(idempotency_type="redemption", idempotency_token=f"{bob.pk}:refused").exists()
 
 
 @pytest.mark.parametrize(
