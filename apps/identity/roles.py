@@ -31,7 +31,7 @@ ROLES: tuple[Role, ...] = (
         edit_apps=("offers", "points"),
         edit_models=("events.notificationtemplate", "giftcards.issuancebatch"),
         view_models=("giftcards.sandboxcard",),
-        extra=("giftcards.issue_issuancebatch",),
+        extra=("giftcards.issue_issuancebatch", "points.fulfil_redemption"),
     ),
     Role(
         name="Finance",
@@ -54,10 +54,12 @@ ROLES: tuple[Role, ...] = (
             "points.award",
             "points.multiplier",
             "points.pointsprofile",
+            "points.redemption",
+            "points.reward",
             "points.tierchange",
             "points.transactiondeadletter",
         ),
-        extra=("events.replay_inboundevent", "giftcards.reconcile_redemption"),
+        extra=("events.replay_inboundevent", "giftcards.reconcile_redemption", "points.fulfil_redemption"),
     ),
 )
 

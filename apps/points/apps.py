@@ -14,3 +14,6 @@ class PointsConfig(AppConfig):
         key_type_reserve(exact="transaction")
         key_type_reserve(prefix="partner:")
         key_type_reserve(exact="points_expiry")
+        # redemptions are keyed redemption:<user id>:<key>, their cancellations redemption_cancel:<id>
+        key_type_reserve(exact="redemption")
+        key_type_reserve(exact="redemption_cancel")

@@ -32,3 +32,41 @@ class PartnerNotConfigured(BusinessRuleRefused):
 class TransactionIdReused(Conflict):
     code = "transaction_id_reused"
     message = "This transactionId was already awarded for a different transaction."
+
+
+class RewardNotAvailable(BusinessRuleRefused):
+    code = "not_available"
+    message = "This reward cannot be redeemed now."
+
+
+class RewardOutOfStock(BusinessRuleRefused):
+    code = "out_of_stock"
+    message = "This reward is out of stock."
+
+
+class RewardLimitReached(BusinessRuleRefused):
+    code = "limit_reached"
+    message = "You have redeemed this reward as many times as one person may."
+
+
+class InsufficientPoints(BusinessRuleRefused):
+    code = "insufficient_points"
+    message = "You do not have enough points for this reward."
+
+
+class UnknownReward(InvalidInput):
+    code = "unknown_reward"
+    message = "No reward has this id."
+
+
+class RedemptionNotFound(NotFoundError):
+    code = "not_found"
+    message = "No redemption of yours has this id."
+
+
+class RedemptionNotPending(Conflict):
+    """Only a pending item can be fulfilled or cancelled: a credit is paid at once, and a
+    fulfilled or cancelled redemption is settled."""
+
+    code = "redemption_not_pending"
+    message = "This redemption is no longer pending."

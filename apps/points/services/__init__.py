@@ -12,11 +12,21 @@ from apps.points.services.awards import (
     transactions_quote,
 )
 from apps.points.services.configuration import multiplier_errors, multiplier_save
+from apps.points.services.rewards import (
+    credit_rate_errors,
+    credit_rate_save,
+    redemption_cancel,
+    redemption_create,
+    redemption_fulfil,
+    reward_save,
+)
 from apps.points.services.tiers import tier_recalculate
 
 __all__ = [
     "TransactionIn",
     "award_direct",
+    "credit_rate_errors",
+    "credit_rate_save",
     "awards_enqueue",
     "awards_pending_due",
     "awards_post",
@@ -24,6 +34,10 @@ __all__ = [
     "multiplier_errors",
     "multiplier_save",
     "partner_award_record",
+    "redemption_cancel",
+    "redemption_create",
+    "redemption_fulfil",
+    "reward_save",
     "tier_recalculate",
     "transaction_in",
     "transactions_quote",
