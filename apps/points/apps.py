@@ -13,3 +13,6 @@ class PointsConfig(AppConfig):
         # award entries are keyed <source>:<reference>; API callers may not take those keys first
         key_type_reserve(exact="transaction")
         key_type_reserve(prefix="partner:")
+        # partner exchanges: exchange_out:<id>, exchange_out_reversal:<id>, exchange_in:<partner>:<reference>
+        for key_type in ("exchange_out", "exchange_out_reversal", "exchange_in"):
+            key_type_reserve(exact=key_type)
