@@ -52,12 +52,14 @@ ROLES: tuple[Role, ...] = (
             "giftcards.redemptionattempt",
             "giftcards.sandboxcard",
             "points.award",
+            "points.exchange",
+            "points.exchangerate",
             "points.multiplier",
             "points.pointsprofile",
             "points.tierchange",
             "points.transactiondeadletter",
         ),
-        extra=("events.replay_inboundevent", "giftcards.reconcile_redemption"),
+        extra=("events.replay_inboundevent", "giftcards.reconcile_redemption", "points.retry_exchange"),
     ),
 )
 
