@@ -257,6 +257,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.points.tasks.points_awards_sweep_task",
         "schedule": schedule(timedelta(seconds=60)),
     },
+    "points: send exchanges out that are due": {
+        "task": "apps.points.tasks.points_exchanges_sweep_task",
+        "schedule": schedule(timedelta(seconds=60)),
+    },
     "points: nightly tier recalculation": {
         "task": "apps.points.tasks.points_tiers_nightly_task",
         "schedule": crontab(hour=2, minute=15),

@@ -52,6 +52,8 @@ ROLES: tuple[Role, ...] = (
             "giftcards.redemptionattempt",
             "giftcards.sandboxcard",
             "points.award",
+            "points.exchange",
+            "points.exchangerate",
             "points.multiplier",
             "points.pointsprofile",
             "points.redemption",
@@ -59,7 +61,12 @@ ROLES: tuple[Role, ...] = (
             "points.tierchange",
             "points.transactiondeadletter",
         ),
-        extra=("events.replay_inboundevent", "giftcards.reconcile_redemption", "points.fulfil_redemption"),
+        extra=(
+            "events.replay_inboundevent",
+            "giftcards.reconcile_redemption",
+            "points.fulfil_redemption",
+            "points.retry_exchange",
+        ),
     ),
 )
 

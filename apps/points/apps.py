@@ -17,3 +17,6 @@ class PointsConfig(AppConfig):
         # redemptions are keyed redemption:<user id>:<key>, their cancellations redemption_cancel:<id>
         key_type_reserve(exact="redemption")
         key_type_reserve(exact="redemption_cancel")
+        # partner exchanges: exchange_out:<id>, exchange_out_reversal:<id>, exchange_in:<partner>:<reference>
+        for key_type in ("exchange_out", "exchange_out_reversal", "exchange_in"):
+            key_type_reserve(exact=key_type)

@@ -49,9 +49,34 @@ class RewardLimitReached(BusinessRuleRefused):
     message = "You have redeemed this reward as many times as one person may."
 
 
+class UnknownPartner(InvalidInput):
+    code = "unknown_partner"
+    message = "No partner has this partnerId."
+
+
+class ExchangeNotEnabled(BusinessRuleRefused):
+    code = "exchange_not_enabled"
+    message = "This partner does not take exchanges in this direction."
+
+
+class ExchangeRateMissing(BusinessRuleRefused):
+    code = "exchange_rate_missing"
+    message = "No exchange rate is in force for this partner and direction."
+
+
+class ExchangeTooSmall(BusinessRuleRefused):
+    code = "exchange_too_small"
+    message = "At the rate in force this converts to 0 points."
+
+
+class ExchangeOutOfLimits(BusinessRuleRefused):
+    code = "exchange_out_of_limits"
+    message = "The points are outside this partner's limits per exchange."
+
+
 class InsufficientPoints(BusinessRuleRefused):
     code = "insufficient_points"
-    message = "You do not have enough points for this reward."
+    message = "You do not have enough points."
 
 
 class UnknownReward(InvalidInput):
@@ -70,3 +95,9 @@ class RedemptionNotPending(Conflict):
 
     code = "redemption_not_pending"
     message = "This redemption is no longer pending."
+
+
+class NotAPartner(KhataError):
+    status_code = 403
+    code = "not_a_partner"
+    message = "This API client is not linked to a points partner."

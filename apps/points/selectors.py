@@ -2,7 +2,7 @@
 
 from apps.ledger.selectors import owner_balance, owner_ref_for_user
 from apps.points.calculation import ConfigSnapshot, Quote, TransactionFacts
-from apps.points.models import Award, PointsProfile, Tier
+from apps.points.models import Award, Exchange, PointsProfile, Tier
 from apps.points.services.awards import POINTS_ASSET
 from apps.points.services.tiers import tier_next, tiers_at
 
@@ -45,3 +45,8 @@ def points_what_if(*, facts: TransactionFacts, user=None, tier: Tier | None = No
         snapshot.entry_tier()  # no tiers at all: say so rather than fail on an empty lookup
         tier = tiers_at(moments={user.pk: facts.completed_at}, tiers=snapshot.tiers)[user.pk]
     return snapshot.quote(facts=facts, tier=tier), tier
+
+
+def exchange_for_user(*, user, exchange_id: int):
+    """One of the user's own exchanges, or None."""
+    return Exchange.objects.select_related("partner", "user").filter(pk=exchange_id, user=user).first()

@@ -7,7 +7,15 @@ from celery import shared_task
 from apps.events.broker import tasks_publish
 from apps.events.retry_policy import SWEEP_BATCH, SWEEP_GRACE
 from apps.identity.models import User
-from apps.points.services import awards_enqueue, awards_pending_due, awards_post, tier_recalculate
+from apps.points.services import (
+    awards_enqueue,
+    awards_pending_due,
+    awards_post,
+    exchange_out_send,
+    exchanges_out_due,
+    exchanges_out_enqueue,
+    tier_recalculate,
+)
 from apps.points.services.expiry import expiry_run_select, expiry_schedule_tick, points_expire_users
 from apps.points.services.tiers import tier_users_after
 
@@ -24,6 +32,21 @@ def points_awards_post_task(award_ids: list[int]) -> int:
 def points_awards_sweep_task() -> int:
     """Awards still pending a minute after they were recorded (broker down, worker killed)."""
     return awards_enqueue(award_ids=awards_pending_due(grace=SWEEP_GRACE, limit=SWEEP_BATCH * 4))
+
+
+@shared_task(acks_late=True)
+def points_exchange_send_task(exchange_id: int) -> str:
+    """Retried at the time the exchange row says (the sweeper also sends whatever is due)."""
+    outcome = exchange_out_send(exchange_id=exchange_id)
+    if outcome.status == "retry":
+        tasks_publish(points_exchange_send_task, [exchange_id], countdown=outcome.retry_in)
+    return outcome.status
+
+
+@shared_task(acks_late=True)
+def points_exchanges_sweep_task() -> int:
+    """Exchanges out whose next attempt is due (a retry, or a first send lost with the broker)."""
+    return exchanges_out_enqueue(exchange_ids=exchanges_out_due())
 
 
 @shared_task(acks_late=True)

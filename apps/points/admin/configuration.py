@@ -15,6 +15,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.widgets import AdminSplitDateTime
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
 from django.db.models import Prefetch, Q
 from django.http import HttpResponseRedirect
 from django.template.loader import render_to_string
@@ -47,7 +48,7 @@ from apps.points.models import (
     Vertical,
 )
 from apps.points.selectors import points_what_if
-from apps.points.services import multiplier_errors, multiplier_save
+from apps.points.services import multiplier_errors, multiplier_save, partner_exchange_secret_rotate
 from apps.points.services.configuration import LOCKED_ONCE_IN_FORCE
 
 LOCKED_FIELDS = tuple(name.removesuffix("_id") for name in LOCKED_ONCE_IN_FORCE)
@@ -222,6 +223,19 @@ class PartnerAdmin(CodedConfigurationAdmin):
     list_filter = ("is_active", "applies_tier")
     search_fields = ("code", "name")
     list_select_related = ("api_client",)
+    readonly_fields = ("exchange_secret_hint",)
+    actions = ["rotate_exchange_secret"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    @admin.display(description="Exchange signing secret")
+    def exchange_secret_hint(self, obj) -> str:
+        return f"pxsec_…{obj.exchange_secret[-4:]}" if obj.exchange_secret else "-"
+
+    @admin.action(description="Generate a new exchange signing secret", permissions=["change"])
+    def rotate_exchange_secret(self, request, queryset):
+        for partner in queryset:
+            secret = partner_exchange_secret_rotate(partner=partner)
+            messages.warning(request, f"Exchange signing secret for {partner.name}: {secret}  - give it to them now.")
 
 
 class MultiplierStateFilter(admin.SimpleListFilter):

@@ -2,6 +2,7 @@
 effective-dated multipliers."""
 
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import DateTimeRangeField, RangeOperators
@@ -15,6 +16,7 @@ from simple_history.models import HistoricalRecords
 
 __all__ = ["CODE_VALIDATOR", "Country", "Vertical", "PaymentType", "Tier", "Partner", "TsTzRange", "Multiplier"]
 
+LOOPBACK = ("127.0.0.1", "localhost")
 CODE_VALIDATOR = RegexValidator(r"^[a-z][a-z0-9_]*$", "Lower-case letters, digits and underscores, e.g. food.")
 
 
@@ -95,7 +97,12 @@ class Tier(models.Model):
 
 
 class Partner(models.Model):
-    """An external client awarding Khata points through the API with its own rates."""
+    """An external client awarding Khata points through the API with its own rates, and
+    optionally exchanging points both ways (apps/points/services/exchanges.py)."""
+
+    class ExchangeClient(models.TextChoices):
+        SANDBOX = "sandbox", "Sandbox (in-process, for demos and tests)"
+        HTTP = "http", "HTTP partner API"
 
     code = models.CharField(max_length=40, unique=True, validators=[CODE_VALIDATOR])
     name = models.CharField(max_length=100)
@@ -106,14 +113,52 @@ class Partner(models.Model):
         default=False, help_text="Multiply the partner's rate by the user's tier multiplier too."
     )
     is_active = models.BooleanField(default=True)
+    exchange_out_enabled = models.BooleanField(default=False, help_text="Users may convert Khata points into ours.")
+    exchange_in_enabled = models.BooleanField(
+        default=False, help_text="The partner may convert its points into Khata's."
+    )
+    exchange_client = models.CharField(
+        max_length=16,
+        choices=ExchangeClient.choices,
+        default=ExchangeClient.SANDBOX,
+        help_text="Who receives exchanges out.",
+    )
+    exchange_endpoint = models.URLField(
+        max_length=500, blank=True, help_text="HTTP partners: the URL credits are POSTed to."
+    )
+    # shown once when generated (admin action), like webhook secrets; never in history
+    exchange_secret = models.CharField(max_length=100, blank=True, editable=False)
+    exchange_out_min_points = models.BigIntegerField(
+        default=1, validators=[MinValueValidator(1)], help_text="Fewest Khata points one exchange out may move."
+    )
+    exchange_out_max_points = models.BigIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Most Khata points per exchange out; empty: no limit.",
+    )
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(excluded_fields=["exchange_secret"])
 
     class Meta:
         ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(exchange_out_max_points__isnull=True)
+                | Q(exchange_out_max_points__gte=models.F("exchange_out_min_points")),
+                name="points_partner_exchange_limits_order",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if self.exchange_client == self.ExchangeClient.HTTP and not self.exchange_endpoint:
+            raise ValidationError({"exchange_endpoint": "An HTTP partner needs an endpoint."})
+        host = urlsplit(self.exchange_endpoint).hostname or ""
+        if self.exchange_endpoint and not self.exchange_endpoint.startswith("https://") and host not in LOOPBACK:
+            raise ValidationError({"exchange_endpoint": "Exchanges travel only over https."})
 
 
 class TsTzRange(Func):

@@ -12,6 +12,15 @@ from apps.points.services.awards import (
     transactions_quote,
 )
 from apps.points.services.configuration import multiplier_errors, multiplier_save
+from apps.points.services.exchanges import (
+    exchange_in_record,
+    exchange_out_create,
+    exchange_out_reverse,
+    exchange_out_send,
+    exchanges_out_due,
+    exchanges_out_enqueue,
+    partner_exchange_secret_rotate,
+)
 from apps.points.services.rewards import (
     credit_rate_errors,
     credit_rate_save,
@@ -31,6 +40,12 @@ __all__ = [
     "awards_pending_due",
     "awards_post",
     "awards_record",
+    "exchange_in_record",
+    "exchange_out_create",
+    "exchange_out_reverse",
+    "exchange_out_send",
+    "exchanges_out_due",
+    "exchanges_out_enqueue",
     "multiplier_errors",
     "multiplier_save",
     "partner_award_record",
@@ -38,6 +53,7 @@ __all__ = [
     "redemption_create",
     "redemption_fulfil",
     "reward_save",
+    "partner_exchange_secret_rotate",
     "tier_recalculate",
     "transaction_in",
     "transactions_quote",
