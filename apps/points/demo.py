@@ -71,7 +71,13 @@ def points_demo_configure() -> None:
 
 
 def demo_seed() -> list[str]:
+    # these build on the configuration above (and import from this module)
+    from apps.points.demo_exchanges import exchanges_demo_configure
+    from apps.points.demo_rewards import rewards_demo_configure
+
     points_demo_configure()
+    rewards_demo_configure()
+    exchanges_demo_configure()
     earned_at = timezone.now() - timedelta(days=30)
     lines = []
     for username, points in DEMO_EARNINGS:

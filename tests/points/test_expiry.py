@@ -280,3 +280,39 @@ def test_me_points_shows_the_expiry_date_and_the_points_expiring(countries):
     body = client.get("/api/v1/me/points").json()
     assert body["expiresAt"] == "2026-09-30"
     assert body["expiringPoints"] == 400
+
+
+# --- the back office ---
+
+
+def test_the_reports_page_shows_the_forecast_daily_flows_stock_and_pending_exchanges(countries):
+    from tests.factories.identity import staff_client
+
+    ann = user_in_tier(external_id="ann", country="SG", points=0)
+    _earn(ann, 400, timezone.now(), "a1")  # expires at the end of the sixth month from now
+    expiring = _profile(ann).expires_at
+
+    for role in ("Finance", "Support", "Marketing"):
+        page = staff_client(role).get("/admin/points/expiryrun/reports/")
+        assert page.status_code == 200, role
+        html = page.content.decode()
+        assert "Expiry forecast" in html and "Catalogue stock" in html and "Exchanges waiting on a partner" in html
+        assert "<svg" in html
+        assert f'{expiring:%B %Y}</td><td class="num">1</td><td class="num">400</td>' in html
+        assert "SG: 400 issued, 0 expired, 0 redeemed" in html
+
+
+def test_staff_see_expiry_runs_and_expired_balances_read_only(countries):
+    from tests.factories.identity import staff_client
+
+    ann = user_in_tier(external_id="ann", country="SG", points=0)
+    _earn(ann, 700, _at("2026-01-10T04:00:00"), "a1")
+    _expire("2026-08-01")
+    client = staff_client("Support")
+    runs = client.get("/admin/points/expiryrun/")
+    assert runs.status_code == 200 and "Points reports" in runs.content.decode()
+    expiries = client.get("/admin/points/pointsexpiry/")
+    assert expiries.status_code == 200 and "ann" in expiries.content.decode()
+    record = PointsExpiry.objects.get(user=ann)
+    assert client.post(f"/admin/points/pointsexpiry/{record.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert PointsExpiry.objects.filter(pk=record.pk).exists()

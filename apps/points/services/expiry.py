@@ -50,21 +50,27 @@ NOTICE_CHUNK = 1000
 # A finished selection is run once more after this, for chunks a lost message never delivered.
 RECHECK_AFTER = timedelta(minutes=30)
 
-# Users whose expiry date is before the run's day and who still have available points.
-# The owner id is the ledger's name for the user (ledger.selectors.owner_ref_for_user).
-_DUE_SQL = """
-SELECT p.user_id, p.expires_at, a.posted - a.pending AS available
+# Users with a points profile, joined to their point account. The owner id is the ledger's
+# name for the user (ledger.selectors.owner_ref_for_user).
+HOLDERS_FROM = """
 FROM points_pointsprofile p
 JOIN identity_user u ON u.id = p.user_id
 JOIN ledger_account a
   ON a.asset_id = %(asset)s AND a.system_name = '' AND a.owner_type = 'user'
  AND a.owner_id = COALESCE(NULLIF(u.external_id, ''), 'khata-' || u.id::text)
-WHERE p.expires_at {date_test} AND a.posted - a.pending > 0
+"""
+# Users whose expiry date is before the run's day and who still have available points.
+_DUE_SQL = (
+    """
+SELECT p.user_id, p.expires_at, a.posted - a.pending AS available"""
+    + HOLDERS_FROM
+    + """WHERE p.expires_at {date_test} AND a.posted - a.pending > 0
   AND (%(country)s::text IS NULL OR p.expiry_country = %(country)s)
   AND p.user_id > %(after)s
 ORDER BY p.user_id
 LIMIT %(limit)s
 """
+)
 
 
 @dataclass
