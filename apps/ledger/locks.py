@@ -24,3 +24,20 @@ def owner_accounts_lock(*, owner_type: str, owner_ids: list[str], unit_type: str
         )
         ids = sorted(row[0] for row in cursor.fetchall())
     return [account.pk for account in accounts_lock(ids)]
+
+
+def owner_accounts_lock_existing(
+    *, owner_type: str, owner_ids: list[str], unit_type: str, unit_token: str
+) -> dict[str, tuple[int, int]]:
+    """Lock the accounts these owners already have for one asset, in id order, in one query
+    (none is created), and return each owner's (posted, pending) as locked."""
+    from apps.ledger.assets import asset_get
+
+    asset = asset_get(unit_type, unit_token)
+    rows = (
+        Account.objects.select_for_update(no_key=True)
+        .filter(asset=asset, system_name="", owner_type=owner_type, owner_id__in=sorted(set(owner_ids)))
+        .order_by("pk")
+        .values_list("owner_id", "posted", "pending")
+    )
+    return {owner_id: (posted, pending) for owner_id, posted, pending in rows}

@@ -124,8 +124,16 @@ def test_the_command_expires_the_remaining_balance_once_with_one_entry_per_user(
         ("ann", date(2026, 7, 31), 700),
         ("bea", date(2026, 6, 30), 300),
     }
+    # the stream hears of the chunk in one message
+    message = OutboxMessage.objects.get(topic="points.expired")
+    assert (message.payload["users"], message.payload["points"]) == (2, 1000)
+    assert {(e["userId"], e["points"], e["expiryDate"]) for e in message.payload["expiries"]} == {
+        ("ann", 700, "2026-07-31"),
+        ("bea", 300, "2026-06-30"),
+    }
     # run again: nothing more
     assert _expire("2026-08-01") == (0, 0)
+    assert OutboxMessage.objects.filter(topic="points.expired").count() == 1
     assert Entry.objects.filter(idempotency_type="points_expiry").count() == 2
     assert ledger_verify().ok
 

@@ -18,8 +18,6 @@ TEMPLATES = (
         "Poinmu hangus pada {expiresAt}",
         "{points} poin akan hangus pada {expiresAt}. Bertransaksilah sebelum itu agar poinmu tetap ada.",
     ),
-    ("points.expired", "en", "{points} points expired", "{points} points expired after {expiryDate}."),
-    ("points.expired", "id", "{points} poin hangus", "{points} poin hangus setelah {expiryDate}."),
 )
 
 
