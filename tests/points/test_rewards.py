@@ -13,7 +13,6 @@ from rest_framework.test import APIClient
 
 from apps.events.models import OutboxMessage
 from apps.identity.services import user_token_issue
-from apps.ledger.assets import asset_cache_clear
 from apps.ledger.models import Entry, Operation, Posting
 from apps.ledger.reserved_keys import key_type_reserved
 from apps.ledger.selectors import owner_balance, owner_ref_for_user
@@ -48,14 +47,6 @@ def _written() -> tuple[int, int, int, int]:
 
 def _sgd(user) -> int:
     return owner_balance(owner=owner_ref_for_user(user), unit_type="currency_micros", unit_token="SGD")["available"]
-
-
-@pytest.fixture(autouse=True)
-def fresh_asset_cache():
-    # a transactional test elsewhere flushes and re-creates the assets under new ids
-    asset_cache_clear()
-    yield
-    asset_cache_clear()
 
 
 @pytest.fixture
