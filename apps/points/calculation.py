@@ -14,14 +14,12 @@ from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_FLOOR, Context, Decimal
 
 from apps.ledger.amounts import Amount, major_from_micros
+from apps.points.exact import exact_product, round_down
 from apps.points.exceptions import ConfigurationMissing
 from apps.points.models import Country, Multiplier, Partner, Tier
 
-# wide enough that no digit of a product of a few multipliers and a 15-digit amount is rounded
-_EXACT = Context(prec=80)
 FORMULA = "floor(amount × vertical × eppf × payment_type × tier)"
 PARTNER_FORMULA = "floor(amount × partner_rate [× tier])"
 
@@ -41,17 +39,6 @@ class Quote:
     breakdown: dict
 
 
-def _product(amount: Decimal, factors: list[Decimal]) -> Decimal:
-    product = amount
-    for factor in factors:
-        product = _EXACT.multiply(product, factor)
-    return product
-
-
-def _floor(value: Decimal) -> int:
-    return int(value.to_integral_value(rounding=ROUND_FLOOR))
-
-
 def _multiplier_out(row: Multiplier) -> dict:
     return {
         "value": str(row.value.normalize()),
@@ -66,8 +53,8 @@ def _priced(formula: str, amount: Amount, used: dict[str, Multiplier], context: 
     """Multiply the amount (in major units) by every multiplier used, round down once, and
     keep the whole computation as the breakdown."""
     major = major_from_micros(amount.unit_count)
-    product = _product(major, [row.value for row in used.values()])
-    points = _floor(product)
+    product = exact_product(major, *(row.value for row in used.values()))
+    points = round_down(product)
     breakdown = {
         "formula": formula,
         **context,

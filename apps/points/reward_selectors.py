@@ -2,25 +2,22 @@
 user's redemptions."""
 
 from datetime import datetime
-from decimal import ROUND_FLOOR, Context, Decimal
+from decimal import Decimal
 
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.ledger.amounts import MICROS_PER_UNIT
+from apps.points.exact import floor_product
 from apps.points.models import CreditRate, Redemption, Reward
-
-# wide enough that points × rate × 10^6 is exact for any stored rate and point count
-_EXACT = Context(prec=60)
 
 
 def credit_micros(*, points: int, rate: Decimal) -> int:
     """The credit `points` buy at `rate` (major units per point), in micros:
     floor(points × rate × 1,000,000), computed exactly. Rounded down, as points are when
     earned: a fraction of a micro that the points did not buy is never paid."""
-    exact = _EXACT.multiply(_EXACT.multiply(Decimal(points), rate), Decimal(MICROS_PER_UNIT))
-    return int(exact.to_integral_value(rounding=ROUND_FLOOR))
+    return floor_product(points, rate, MICROS_PER_UNIT)
 
 
 def _in_force(at: datetime) -> Q:

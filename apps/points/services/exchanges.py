@@ -29,7 +29,7 @@ that would give 0 is refused.
 import logging
 import secrets
 from datetime import timedelta
-from decimal import ROUND_FLOOR, Decimal, localcontext
+from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -42,6 +42,7 @@ from apps.ledger.amounts import MAX_UNIT_COUNT, Ref, request_hash
 from apps.ledger.exceptions import IdempotencyKeyReused, InsufficientFunds
 from apps.ledger.selectors import owner_ref_for_user
 from apps.ledger.services import EntrySpec, Leg, entry_post, entry_reverse
+from apps.points.exact import floor_product
 from apps.points.exceptions import (
     ExchangeNotEnabled,
     ExchangeOutOfLimits,
@@ -70,15 +71,11 @@ RETRY_FIRST_SECONDS = 60
 RETRY_CAP_SECONDS = 60 * 60
 # exchanges re-sent per sweeper run
 EXCHANGE_SWEEP_BATCH = 200
-# a product of BIGINT points and a 24-digit rate, computed without rounding
-_EXACT_DIGITS = 60
 
 
 def exchange_convert(*, count: int, rate: Decimal) -> int:
     """count × rate, exactly, rounded down."""
-    with localcontext() as context:
-        context.prec = _EXACT_DIGITS
-        return int((Decimal(count) * rate).to_integral_value(rounding=ROUND_FLOOR))
+    return floor_product(count, rate)
 
 
 def settlement_account(partner: Partner) -> str:
