@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from apps.ledger.amounts import MICROS_PER_UNIT
 from apps.points.exact import floor_product
-from apps.points.models import CreditRate, Redemption, Reward
+from apps.points.models import CreditRate, Redemption, Reward, in_force_at
 
 
 def credit_micros(*, points: int, rate: Decimal) -> int:
@@ -20,20 +20,16 @@ def credit_micros(*, points: int, rate: Decimal) -> int:
     return floor_product(points, rate, MICROS_PER_UNIT)
 
 
-def _in_force(at: datetime) -> Q:
-    return Q(valid_from__lte=at) & (Q(valid_to__isnull=True) | Q(valid_to__gt=at))
-
-
 def credit_rate_in_force(*, country_code: str, at: datetime | None = None) -> CreditRate | None:
     """The country's points-to-currency rate at `at` (now by default); None when none is."""
     at = at or timezone.now()
-    return CreditRate.objects.select_related("country").filter(_in_force(at), country__code=country_code).first()
+    return CreditRate.objects.select_related("country").filter(in_force_at(at), country__code=country_code).first()
 
 
 def rewards_open(*, country_code: str, at: datetime):
     """Active rewards in their window, offered in the country (no countries chosen: everywhere)."""
     countries = Reward.countries.through.objects.filter(reward_id=OuterRef("pk"))
-    return Reward.objects.filter(_in_force(at), is_active=True).filter(
+    return Reward.objects.filter(in_force_at(at), is_active=True).filter(
         ~Exists(countries) | Exists(countries.filter(country__code=country_code))
     )
 

@@ -409,7 +409,7 @@ def test_credit_rate_windows_may_not_overlap_in_the_admin(world):
     )
 
     assert response.status_code == 200
-    assert "Overlaps rate" in response.content.decode()
+    assert "Overlaps another rate for the same key" in response.content.decode()
     assert CreditRate.objects.count() == 1
 
 

@@ -6,9 +6,7 @@ Configuration is never deleted (a past award must stay explained by the row that
 and every multiplier change goes through the same rules as the services: the form shows each
 refusal on its field, and saving calls `multiplier_save`."""
 
-import copy
 import json
-from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from django import forms
@@ -16,15 +14,13 @@ from django.contrib import admin, messages
 from django.contrib.admin.widgets import AdminSplitDateTime
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
-from django.db.models import Prefetch, Q
-from django.http import HttpResponseRedirect
+from django.db.models import Prefetch
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
-from django.utils.text import capfirst
 
 from apps.events.models import InboundEvent
 from apps.events.services.inbound import inbound_event_replay
@@ -33,6 +29,7 @@ from apps.identity.admin_history import GuardedHistoryAdmin
 from apps.identity.models import User
 from apps.ledger.amounts import Amount, micros_from_major
 from apps.ledger.display import amount_text
+from apps.points.admin.dated import DatedRateAdmin, DatedRateForm
 from apps.points.calculation import TransactionFacts
 from apps.points.exceptions import ConfigurationMissing
 from apps.points.models import (
@@ -46,12 +43,12 @@ from apps.points.models import (
     TierChange,
     TransactionDeadLetter,
     Vertical,
+    in_force_at,
 )
 from apps.points.selectors import points_what_if
 from apps.points.services import multiplier_errors, multiplier_save, partner_exchange_secret_rotate
-from apps.points.services.configuration import LOCKED_ONCE_IN_FORCE
+from apps.points.services.configuration import MULTIPLIER
 
-LOCKED_FIELDS = tuple(name.removesuffix("_id") for name in LOCKED_ONCE_IN_FORCE)
 FACTOR_NAMES = {  # in the formula's order
     "vertical": "Vertical",
     "eppf": "EPPF",
@@ -62,18 +59,6 @@ FACTOR_NAMES = {  # in the formula's order
 # the country's factors in the formula's order
 COUNTRY_KINDS = [Multiplier.Kind.EPPF, Multiplier.Kind.VERTICAL, Multiplier.Kind.PAYMENT_TYPE]
 REASON_SHOWN_CHARS = 200
-
-
-def _in_force(now: datetime) -> Q:
-    return Q(valid_from__lte=now) & (Q(valid_to__isnull=True) | Q(valid_to__gt=now))
-
-
-def _multiplier_state(multiplier: Multiplier, now: datetime) -> str:
-    if multiplier.valid_from > now:
-        return "scheduled"
-    if multiplier.valid_to is not None and multiplier.valid_to <= now:
-        return "ended"
-    return "in force"
 
 
 def _plain(value) -> str:
@@ -154,14 +139,14 @@ class CountryAdmin(CodedConfigurationAdmin):
     readonly_fields = ("multipliers_in_force",)
 
     def get_queryset(self, request):
-        in_force = Multiplier.objects.filter(_in_force(timezone.now()))
+        in_force = Multiplier.objects.filter(in_force_at(timezone.now()))
         return super().get_queryset(request).prefetch_related(Prefetch("multipliers", in_force, to_attr="in_force"))
 
     @staticmethod
     def _in_force_now(obj) -> list[Multiplier]:
         in_force = getattr(obj, "in_force", None)
         if in_force is None:  # e.g. a version from history, not loaded through get_queryset
-            in_force = obj.multipliers.filter(_in_force(timezone.now()))
+            in_force = obj.multipliers.filter(in_force_at(timezone.now()))
         return sorted(in_force, key=lambda m: (COUNTRY_KINDS.index(m.kind), m.key))
 
     @admin.display(description="In force now")
@@ -250,7 +235,7 @@ class MultiplierStateFilter(admin.SimpleListFilter):
         if self.value() == "scheduled":
             return queryset.filter(valid_from__gt=now)
         if self.value() == "in_force":
-            return queryset.filter(_in_force(now))
+            return queryset.filter(in_force_at(now))
         if self.value() == "ended":
             return queryset.filter(valid_to__lte=now)
         return queryset
@@ -266,9 +251,7 @@ def _known_codes() -> str:
     )
 
 
-class MultiplierForm(forms.ModelForm):
-    """Runs the service's rules in clean(), so each refusal is an error on its field."""
-
+class MultiplierForm(DatedRateForm):
     class Meta:
         model = Multiplier
         fields = ("kind", "country", "partner", "key", "value", "valid_from", "valid_to", "note")
@@ -278,45 +261,15 @@ class MultiplierForm(forms.ModelForm):
         if "key" in self.fields:
             self.fields["key"].help_text = _known_codes()
 
-    def _stored_precision(self, name: str):
-        # the admin's inputs drop microseconds: an untouched time must not read as a change
-        value, stored = self.cleaned_data.get(name), getattr(self.instance, name)
-        if self.instance.pk and value is not None and stored is not None and value == stored.replace(microsecond=0):
-            return stored
-        return value
-
-    def clean_valid_from(self):
-        return self._stored_precision("valid_from")
-
-    def clean_valid_to(self):
-        return self._stored_precision("valid_to")
-
-    def clean(self):
-        cleaned = super().clean()
-        if self.errors:
-            return cleaned  # the rules need every field; fix these first
-        candidate = copy.copy(self.instance)
-        for name in self.fields:
-            setattr(candidate, name, cleaned.get(name))
-        for name, message in multiplier_errors(multiplier=candidate).items():
-            if name in self.fields:
-                self.add_error(name, message)
-            else:
-                self.add_error(None, f"{capfirst(Multiplier._meta.get_field(name).verbose_name)}: {message}")
-        return cleaned
-
-
-class _SaveRefused(Exception):
-    """multiplier_save refused what the form accepted: a concurrent save took the window."""
-
-    def __init__(self, error: ValidationError):
-        self.message = " ".join(error.messages)
-        super().__init__(self.message)
+    def rate_errors(self, candidate) -> dict:
+        return multiplier_errors(multiplier=candidate)
 
 
 @admin.register(Multiplier)
-class MultiplierAdmin(ConfigurationAdmin):
+class MultiplierAdmin(DatedRateAdmin, ConfigurationAdmin):
     form = MultiplierForm
+    rate_kind = MULTIPLIER
+    readonly_fields = ("state", "created_at")
     list_display = ("id", "kind", "scope", "key", "value_shown", "valid_from", "valid_to", "state")
     list_display_links = ("id", "kind")
     list_filter = ("kind", "country", "partner", MultiplierStateFilter)
@@ -336,40 +289,8 @@ class MultiplierAdmin(ConfigurationAdmin):
     def value_shown(self, obj) -> str:
         return f"×{_plain(obj.value)}"
 
-    @admin.display(description="State")
-    def state(self, obj) -> str:
-        return _multiplier_state(obj, timezone.now()) if obj.pk else "—"
-
-    def get_readonly_fields(self, request, obj=None):
-        readonly = ["state", "created_at"]
-        if obj is None or obj.pk is None:
-            return readonly
-        now = timezone.now()
-        locked = list(LOCKED_FIELDS) if obj.valid_from <= now else []
-        if obj.valid_to is not None and obj.valid_to <= now:
-            locked.append("valid_to")
-        if request.method == "POST":
-            # A form opened while the row was still scheduled carries these inputs: keep them
-            # so the rules refuse the change on its field instead of dropping it silently.
-            locked = [name for name in locked if name not in request.POST and f"{name}_0" not in request.POST]
-        return readonly + locked
-
-    def revert_disabled(self, request, obj=None) -> bool:
-        return True  # a rate is changed by closing it and adding the next one, never by rewriting it
-
-    def save_model(self, request, obj, form, change):
-        obj._history_user = request.user
-        try:
-            multiplier_save(multiplier=obj)
-        except ValidationError as exc:
-            raise _SaveRefused(exc) from exc
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except _SaveRefused as refused:  # the admin's transaction has rolled back: nothing was saved
-            self.message_user(request, f"Not saved: {refused.message}", messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
+    def save_rate(self, obj) -> None:
+        multiplier_save(multiplier=obj)
 
     def get_urls(self):
         what_if = path("what-if/", self.admin_site.admin_view(self.what_if_view), name="points_multiplier_what_if")

@@ -3,34 +3,36 @@ every exchange, read-only, with "retry now" and "reverse now" for exchanges out 
 
 from django.contrib import admin, messages
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html
 
 from apps.identity.admin_export import ReadOnlyRecordsAdmin
 from apps.identity.admin_history import GuardedHistoryAdmin
+from apps.points.admin.dated import DatedRateAdmin, DatedRateForm
 from apps.points.models import Exchange, ExchangeRate
 from apps.points.services import exchange_out_reverse, exchange_out_send
+from apps.points.services.exchanges import EXCHANGE_RATE, exchange_rate_errors, exchange_rate_save
 
-# once a rate has priced exchanges, only its end may move (close it and add a new one)
-RATE_LOCKED_ONCE_IN_FORCE = ("partner", "direction", "rate", "valid_from")
+
+class ExchangeRateForm(DatedRateForm):
+    class Meta:
+        model = ExchangeRate
+        fields = ("partner", "direction", "rate", "valid_from", "valid_to", "note")
+
+    def rate_errors(self, candidate) -> dict:
+        return exchange_rate_errors(rate=candidate)
 
 
 @admin.register(ExchangeRate)
-class ExchangeRateAdmin(GuardedHistoryAdmin):
-    list_display = ("partner", "direction", "rate", "valid_from", "valid_to", "note")
+class ExchangeRateAdmin(DatedRateAdmin, GuardedHistoryAdmin):
+    form = ExchangeRateForm
+    rate_kind = EXCHANGE_RATE
+    list_display = ("partner", "direction", "rate", "valid_from", "valid_to", "state", "note")
     list_filter = ("direction", "partner")
     list_select_related = ("partner",)
     search_fields = ("partner__code", "partner__name", "note")
-    fields = ("partner", "direction", "rate", "valid_from", "valid_to", "note")
 
-    def get_readonly_fields(self, request, obj=None):
-        fields = tuple(super().get_readonly_fields(request, obj))
-        if obj is not None and obj.valid_from <= timezone.now():
-            return (*fields, *RATE_LOCKED_ONCE_IN_FORCE)
-        return fields
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False  # past exchanges name the rate that priced them
+    def save_rate(self, obj) -> None:
+        exchange_rate_save(rate=obj)
 
 
 def _entry_link(entry_id) -> str:

@@ -2,20 +2,16 @@
 rates (both with history, never deleted: past redemptions refer to them); redemptions are
 records, settled only through the services' actions, each row's outcome reported."""
 
-import copy
-
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
 from django.db import models
-from django.http import HttpResponseRedirect
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html
 
 from apps.identity.admin_export import ReadOnlyRecordsAdmin
 from apps.identity.admin_history import GuardedHistoryAdmin
 from apps.ledger.display import amount_text
+from apps.points.admin.dated import DatedRateAdmin, DatedRateForm
 from apps.points.models import CreditRate, Redemption, Reward
 from apps.points.services import (
     credit_rate_errors,
@@ -24,6 +20,7 @@ from apps.points.services import (
     redemption_fulfil,
     reward_save,
 )
+from apps.points.services.rewards import CREDIT_RATE
 from config.errors import KhataError
 
 
@@ -109,68 +106,29 @@ class RewardAdmin(GuardedHistoryAdmin):
         reward_save(reward=obj, stock_edited=form.stock_edited)
 
 
-class CreditRateForm(forms.ModelForm):
-    """Runs the service's rules in clean(), so each refusal is an error on its field."""
-
+class CreditRateForm(DatedRateForm):
     class Meta:
         model = CreditRate
         fields = ("country", "rate", "valid_from", "valid_to", "note")
 
-    def clean(self):
-        cleaned = super().clean()
-        if self.errors:
-            return cleaned
-        candidate = copy.copy(self.instance)
-        for name in self.fields:
-            setattr(candidate, name, cleaned.get(name))
-        for name, message in credit_rate_errors(rate=candidate).items():
-            self.add_error(name if name in self.fields else None, message)
-        return cleaned
-
-
-class _RateRefused(Exception):
-    def __init__(self, error: ValidationError):
-        self.message = " ".join(error.messages)
-        super().__init__(self.message)
+    def rate_errors(self, candidate) -> dict:
+        return credit_rate_errors(rate=candidate)
 
 
 @admin.register(CreditRate)
-class CreditRateAdmin(GuardedHistoryAdmin):
+class CreditRateAdmin(DatedRateAdmin, GuardedHistoryAdmin):
     form = CreditRateForm
+    rate_kind = CREDIT_RATE
     list_display = ("country", "rate_shown", "valid_from", "valid_to", "state", "note")
     list_filter = ("country",)
     list_select_related = ("country",)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False  # credits already paid were priced by it
-
-    def revert_disabled(self, request, obj=None) -> bool:
-        return True  # a rate changes by closing it and adding the next one
 
     @admin.display(description="Rate", ordering="rate")
     def rate_shown(self, obj) -> str:
         return f"{format(obj.rate.normalize(), 'f')} {obj.country.currency} per point"
 
-    @admin.display(description="State")
-    def state(self, obj) -> str:
-        now = timezone.now()
-        if obj.valid_from > now:
-            return "scheduled"
-        return "ended" if obj.valid_to is not None and obj.valid_to <= now else "in force"
-
-    def save_model(self, request, obj, form, change):
-        obj._history_user = request.user
-        try:
-            credit_rate_save(rate=obj)
-        except ValidationError as exc:
-            raise _RateRefused(exc) from exc
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except _RateRefused as refused:  # a concurrent save took the window: nothing was saved
-            self.message_user(request, f"Not saved: {refused.message}", messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
+    def save_rate(self, obj) -> None:
+        credit_rate_save(rate=obj)
 
 
 @admin.register(Redemption)

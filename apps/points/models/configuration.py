@@ -14,7 +14,18 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-__all__ = ["CODE_VALIDATOR", "Country", "Vertical", "PaymentType", "Tier", "Partner", "TsTzRange", "Multiplier"]
+__all__ = [
+    "CODE_VALIDATOR",
+    "Country",
+    "Vertical",
+    "PaymentType",
+    "Tier",
+    "Partner",
+    "TsTzRange",
+    "Multiplier",
+    "in_force_at",
+    "window_state",
+]
 
 LOOPBACK = ("127.0.0.1", "localhost")
 CODE_VALIDATOR = RegexValidator(r"^[a-z][a-z0-9_]*$", "Lower-case letters, digits and underscores, e.g. food.")
@@ -159,6 +170,20 @@ class Partner(models.Model):
         host = urlsplit(self.exchange_endpoint).hostname or ""
         if self.exchange_endpoint and not self.exchange_endpoint.startswith("https://") and host not in LOOPBACK:
             raise ValidationError({"exchange_endpoint": "Exchanges travel only over https."})
+
+
+def in_force_at(at) -> Q:
+    """Rows whose [valid_from, valid_to) window contains `at`."""
+    return Q(valid_from__lte=at) & (Q(valid_to__isnull=True) | Q(valid_to__gt=at))
+
+
+def window_state(row, now) -> str:
+    """scheduled, in force or ended: where `now` falls in the row's window."""
+    if row.valid_from > now:
+        return "scheduled"
+    if row.valid_to is not None and row.valid_to <= now:
+        return "ended"
+    return "in force"
 
 
 class TsTzRange(Func):

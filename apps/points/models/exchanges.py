@@ -15,7 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from apps.points.models.configuration import Partner, TsTzRange
+from apps.points.models.configuration import Partner, TsTzRange, in_force_at
 
 __all__ = ["ExchangeDirection", "ExchangeRate", "Exchange"]
 
@@ -27,9 +27,7 @@ class ExchangeDirection(models.TextChoices):
 
 class ExchangeRateQuerySet(models.QuerySet):
     def in_force(self, *, partner, direction: str, at):
-        return self.filter(partner=partner, direction=direction, valid_from__lte=at).filter(
-            Q(valid_to__isnull=True) | Q(valid_to__gt=at)
-        )
+        return self.filter(in_force_at(at), partner=partner, direction=direction)
 
 
 class ExchangeRate(models.Model):

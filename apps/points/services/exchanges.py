@@ -55,6 +55,7 @@ from apps.points.exceptions import (
 from apps.points.models import Exchange, ExchangeDirection, ExchangeRate, Partner
 from apps.points.partners import PartnerCredit, PartnerRefused, PartnerUnavailable, partner_client_for
 from apps.points.services.awards import points_amount
+from apps.points.services.dated_rates import DatedRate, dated_errors, dated_save
 from config.errors import Conflict
 
 logger = logging.getLogger(__name__)
@@ -82,6 +83,25 @@ def settlement_account(partner: Partner) -> str:
     """The system account that holds what was exchanged with the partner (it may go negative:
     points that came in from the partner)."""
     return f"{SETTLEMENT_PREFIX}{partner.code}"
+
+
+EXCHANGE_RATE = DatedRate(
+    model=ExchangeRate,
+    value_field="rate",
+    scope=("partner_id", "direction"),
+    noun="rate",
+    constraint="points_exchangerate_no_overlap",
+)
+
+
+def exchange_rate_errors(*, rate: ExchangeRate) -> dict:
+    """Everything wrong with saving `rate` as it is now, by field: the rules of every
+    effective-dated rate (a rate that priced exchanges keeps its value: close it, add the next)."""
+    return dated_errors(EXCHANGE_RATE, rate)
+
+
+def exchange_rate_save(*, rate: ExchangeRate) -> ExchangeRate:
+    return dated_save(EXCHANGE_RATE, rate, errors=exchange_rate_errors(rate=rate))
 
 
 def exchange_retry_delay(attempts: int) -> int:

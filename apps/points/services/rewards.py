@@ -15,9 +15,8 @@ ledger's account locks (inside the posting function). Every redemption of one re
 its row, which is what makes the stock and the per-user limit exact under concurrency.
 """
 
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from apps.events.services.outbox import outbox_publish
@@ -38,6 +37,7 @@ from apps.points.exceptions import (
 from apps.points.models import CreditRate, Redemption, Reward
 from apps.points.reward_selectors import credit_micros, credit_rate_in_force
 from apps.points.services.awards import POINTS_ASSET, points_amount
+from apps.points.services.dated_rates import DatedRate, dated_errors, dated_save
 from config.errors import Conflict, InvalidInput
 
 REDEMPTION_KEY_TYPE = "redemption"
@@ -270,54 +270,21 @@ def reward_save(*, reward: Reward, stock_edited: bool = True) -> Reward:
     return reward
 
 
+CREDIT_RATE = DatedRate(
+    model=CreditRate,
+    value_field="rate",
+    scope=("country_id",),
+    noun="rate",
+    constraint="points_creditrate_no_overlap",
+)
+
+
 def credit_rate_errors(*, rate: CreditRate) -> dict:
-    """Everything wrong with saving `rate` as it is now, by field (empty when fine). A rate that
-    has taken effect keeps its value and start (past credits were paid at it): close it and
-    add the next one."""
-    errors: dict[str, str] = {}
-    if rate.rate is None or rate.rate <= 0:
-        errors["rate"] = "A rate must be greater than 0."
-    if rate.valid_from is None:
-        errors["valid_from"] = "Required."
-    elif rate.valid_to is not None and rate.valid_to <= rate.valid_from:
-        errors["valid_to"] = "Must be after valid from."
-    if errors or not rate.country_id:
-        return errors
-    now = timezone.now()
-    if rate.pk is not None:
-        before = CreditRate.objects.get(pk=rate.pk)
-        if before.valid_from <= now:
-            for name in ("country_id", "rate", "valid_from"):
-                if getattr(before, name) != getattr(rate, name):
-                    return {
-                        name.removesuffix("_id"): "This rate has taken effect; close it (valid to) and add a new one."
-                    }
-            if rate.valid_to != before.valid_to and rate.valid_to is not None and rate.valid_to < now:
-                return {"valid_to": "A rate can be closed from now on, not in the past."}
-    clash = CreditRate.objects.filter(country_id=rate.country_id).exclude(pk=rate.pk)
-    clash = clash.filter(Q(valid_to__isnull=True) | Q(valid_to__gt=rate.valid_from))
-    if rate.valid_to is not None:
-        clash = clash.filter(valid_from__lt=rate.valid_to)
-    other = clash.order_by("valid_from").first()
-    if other is not None:
-        until = f"{other.valid_to:%Y-%m-%d %H:%M}" if other.valid_to else "open"
-        errors["valid_from"] = (
-            f"Overlaps rate #{other.pk} ({other.valid_from:%Y-%m-%d %H:%M} to {until} UTC). Close that one first."
-        )
-    return errors
+    """Everything wrong with saving `rate` as it is now, by field (empty when fine): the rules
+    of every effective-dated rate (a rate in force keeps its value: close it, add the next)."""
+    return dated_errors(CREDIT_RATE, rate)
 
 
-@transaction.atomic
 def credit_rate_save(*, rate: CreditRate) -> CreditRate:
-    """Create or change a credit rate under the rules above; ValidationError names the field."""
-    errors = credit_rate_errors(rate=rate)
-    if errors:
-        raise ValidationError(errors)
-    try:
-        with transaction.atomic():
-            rate.save()
-    except IntegrityError as exc:
-        if "points_creditrate_no_overlap" not in str(exc):
-            raise
-        raise ValidationError(credit_rate_errors(rate=rate) or {"valid_from": "Overlaps another rate."}) from None
-    return rate
+    """Create or change a credit rate under those rules; ValidationError names the field."""
+    return dated_save(CREDIT_RATE, rate, errors=credit_rate_errors(rate=rate))
