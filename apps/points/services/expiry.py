@@ -66,10 +66,22 @@ SELECT p.user_id, p.expires_at, a.posted - a.pending AS available"""
     + HOLDERS_FROM
     + """WHERE p.expires_at {date_test} AND a.posted - a.pending > 0
   AND (%(country)s::text IS NULL OR p.expiry_country = %(country)s)
-  AND p.user_id > %(after)s
+  AND p.user_id > %(after)s {also}
 ORDER BY p.user_id
-LIMIT %(limit)s
+LIMIT %(limit)s {lock}
 """
+)
+# Users of a country whose points expire within the warning horizon and who were not warned of
+# this date yet, locked (a parallel sender skips them).
+# (constant fragments; every value is a parameter)
+_WARN_SQL = (
+    "UPDATE points_pointsprofile p SET expiry_notice_for = d.expires_at FROM ("  # noqa: S608
+    + _DUE_SQL.format(
+        date_test="BETWEEN %(today)s AND %(horizon)s",
+        also="AND p.expiry_notice_for IS DISTINCT FROM p.expires_at",
+        lock="FOR UPDATE OF p SKIP LOCKED",
+    )
+    + ") d WHERE p.user_id = d.user_id RETURNING p.user_id, d.expires_at, d.available"
 )
 
 
@@ -102,7 +114,7 @@ def expiry_users_due(*, as_of: date, country_code: str | None, after: int, limit
     asset = asset_get(*POINTS_ASSET)
     params = {"asset": asset.pk, "country": country_code, "after": after, "limit": limit, "as_of": as_of}
     with connection.cursor() as cursor:
-        cursor.execute(_DUE_SQL.format(date_test="< %(as_of)s"), params)
+        cursor.execute(_DUE_SQL.format(date_test="< %(as_of)s", also="", lock=""), params)
         return [row[0] for row in cursor.fetchall()]
 
 
@@ -318,14 +330,6 @@ def expiry_schedule_tick(*, now: datetime | None = None) -> list[int]:
     return to_select
 
 
-_NOTICE_SQL = """
-UPDATE points_pointsprofile p SET expiry_notice_for = d.expires_at
-FROM ({due}) d
-WHERE p.user_id = d.user_id
-RETURNING p.user_id, d.expires_at, d.available
-"""
-
-
 def expiry_notices_send(*, country: Country, now: datetime | None = None, days: int | None = None) -> int:
     """Warn each user of `country` whose points expire within `days` (local time), once per
     expiry date: the date warned about is kept on the profile in the same transaction as the
@@ -333,14 +337,6 @@ def expiry_notices_send(*, country: Country, now: datetime | None = None, days: 
     now = now or timezone.now()
     days = settings.POINTS_EXPIRY_NOTICE_DAYS if days is None else days
     today = now.astimezone(ZoneInfo(country.time_zone)).date()
-    due = (
-        _DUE_SQL.format(date_test="BETWEEN %(today)s AND %(horizon)s")
-        .replace(
-            "ORDER BY p.user_id",
-            "AND p.expiry_notice_for IS DISTINCT FROM p.expires_at ORDER BY p.user_id",
-        )
-        .replace("LIMIT %(limit)s", "LIMIT %(limit)s FOR UPDATE OF p SKIP LOCKED")
-    )
     params = {
         "asset": asset_get(*POINTS_ASSET).pk,
         "country": country.code,
@@ -353,7 +349,7 @@ def expiry_notices_send(*, country: Country, now: datetime | None = None, days: 
     while True:
         with transaction.atomic():
             with connection.cursor() as cursor:
-                cursor.execute(_NOTICE_SQL.format(due=due), params)
+                cursor.execute(_WARN_SQL, params)
                 rows = cursor.fetchall()
             if not rows:
                 return sent
