@@ -219,6 +219,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_TASK_PUBLISH_RETRY = True
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's Django support closes the database connection around every task unless this is set:
+# a new connection per task costs a PostgreSQL backend start, cold catalog caches and the
+# ledger's PL/pgSQL functions planned again. Workers keep theirs for this many tasks instead;
+# around each task config.celery closes it as a request would (past CONN_MAX_AGE, or unusable
+# after an error).
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 # Worker logs go through LOGGING below (JSON lines), not Celery's own format.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # The outbox stream (fan-out, consumers, webhooks) has its own queue and worker (Procfile

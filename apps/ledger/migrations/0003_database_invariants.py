@@ -1,8 +1,6 @@
-from pathlib import Path
-
 from django.db import migrations
 
-SQL = (Path(__file__).resolve().parent.parent / "sql" / "ledger_post_v1.sql").read_text()
+from apps.ledger.sql import LEDGER_SQL as SQL
 
 REVERSE = """
 DROP TRIGGER IF EXISTS ledger_entry_immutable ON ledger_entry;

@@ -1,6 +1,6 @@
 -- Khata ledger: database-side invariants and the posting path.
 -- Installed by migration ledger.0003. Every statement is idempotent (CREATE OR REPLACE, DROP ... IF
--- EXISTS), so a change to this file ships with a migration that applies it again (ledger.0005).
+-- EXISTS), so a change to this file ships with a migration that applies it again (ledger.0006).
 
 CREATE OR REPLACE FUNCTION khata_ledger_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -396,8 +396,19 @@ BEGIN
   UPDATE khata_batch_leg l SET account_id = a.id, is_owner = true FROM ledger_account a
    WHERE l.system IS NULL AND a.system_name = '' AND a.owner_type = l.owner_type AND a.owner_id = l.owner_id
      AND a.asset_id = l.asset_id;
-  UPDATE khata_batch_leg l SET account_id = a.id, is_owner = false FROM ledger_account a
-   WHERE l.system IS NOT NULL AND a.system_name = l.system AND a.asset_id = l.asset_id;
+  -- The batch tables have no statistics, so the planner cannot tell a batch from a ledger table:
+  -- lookups in ledger tables are written as index probes (a scalar subquery, or LATERAL ... LIMIT 1)
+  -- so that no plan scans a whole ledger table, a cost that would grow with the ledger.
+  -- A batch names a few system accounts: each is looked up once (system_name <> '' lets the
+  -- lookup use the partial unique index).
+  WITH d AS MATERIALIZED (
+    SELECT x.system, x.asset_id,
+           (SELECT a.id FROM ledger_account a
+             WHERE a.system_name = x.system AND a.system_name <> '' AND a.asset_id = x.asset_id) AS id
+      FROM (SELECT DISTINCT system, asset_id FROM khata_batch_leg WHERE system IS NOT NULL) x
+  )
+  UPDATE khata_batch_leg l SET account_id = d.id, is_owner = false
+    FROM d WHERE d.id IS NOT NULL AND l.system = d.system AND l.asset_id = d.asset_id;
   UPDATE khata_batch_leg SET account_id = khata_ledger_account(asset_id, coalesce(owner_type, ''),
                                                              coalesce(owner_id, ''), coalesce(system, '')),
                              is_owner = system IS NULL
@@ -410,10 +421,11 @@ BEGIN
                    WHERE l.is_owner AND e.status = 'claimed')
    ORDER BY a.id FOR NO KEY UPDATE;
   WITH short AS (
-    SELECT l.ord FROM khata_batch_leg l JOIN ledger_account a ON a.id = l.account_id
-     WHERE l.amount < 0
-     GROUP BY l.ord, a.id, a.posted, a.pending, a.allow_overdraft
-    HAVING NOT a.allow_overdraft AND a.posted - a.pending < -sum(l.amount)
+    SELECT d.ord FROM (SELECT ord, account_id, -sum(amount) AS need FROM khata_batch_leg
+                        WHERE amount < 0 GROUP BY ord, account_id) d
+      JOIN LATERAL (SELECT a.posted, a.pending, a.allow_overdraft FROM ledger_account a WHERE a.id = d.account_id
+                     LIMIT 1) a ON true
+     WHERE NOT a.allow_overdraft AND a.posted - a.pending < d.need
   )
   UPDATE khata_batch_entry SET status = 'refused' WHERE ord IN (SELECT ord FROM short);
   UPDATE ledger_operation SET status = 'refused', entry_id = NULL, error_code = 'insufficient_funds',
@@ -454,20 +466,18 @@ BEGIN
       FROM ledger_lot lot JOIN ledger_account acc ON acc.id = lot.account_id
      WHERE lot.account_id IN (SELECT account_id FROM debit) AND lot.id >= acc.fifo_from AND lot.remaining > 0
   ), take AS (
-    SELECT o.id, d.entry_id, least(o.remaining, d.need - (o.upto - o.remaining)) AS amount
+    SELECT o.id, o.account_id, d.entry_id, least(o.remaining, d.need - (o.upto - o.remaining)) AS amount
       FROM open o JOIN debit d ON d.account_id = o.account_id WHERE o.upto - o.remaining < d.need
   ), spent AS (
     UPDATE ledger_lot lot SET remaining = lot.remaining - t.amount FROM take t WHERE lot.id = t.id RETURNING lot.id
+  ), fifo AS (
+    -- first-in first-out spent every lot below the last one it touched
+    UPDATE ledger_account a SET fifo_from = f.last_lot
+      FROM (SELECT account_id, max(id) AS last_lot FROM take GROUP BY account_id) f
+     WHERE a.id = f.account_id RETURNING a.id
   )
   INSERT INTO ledger_lotconsumption (lot_id, entry_id, amount, created_at)
   SELECT id, entry_id, amount, v_now FROM take ORDER BY entry_id, id;
-  -- first-in first-out spent every lot below the last one it touched
-  UPDATE ledger_account a SET fifo_from = t.last_lot
-    FROM (SELECT l.account_id, max(c.lot_id) AS last_lot
-            FROM ledger_lotconsumption c JOIN ledger_lot l ON l.id = c.lot_id
-           WHERE c.entry_id IN (SELECT entry_id FROM khata_batch_entry WHERE status = 'posted')
-           GROUP BY l.account_id) t
-   WHERE a.id = t.account_id;
   -- every debit must have found lots for all of it (lots always cover a balance)
   IF EXISTS (
     SELECT 1 FROM khata_batch_leg l JOIN khata_batch_entry e ON e.ord = l.ord
@@ -497,7 +507,9 @@ BEGIN
     LEFT JOIN (
       SELECT l.ord, jsonb_agg(l.account_id ORDER BY l.leg) AS account_ids,
              jsonb_object_agg(a.id::text, jsonb_build_array(a.posted, a.pending)) FILTER (WHERE a.id IS NOT NULL) AS balances
-        FROM khata_batch_leg l LEFT JOIN ledger_account a ON a.id = l.account_id AND l.is_owner
+        FROM khata_batch_leg l
+        LEFT JOIN LATERAL (SELECT a.id, a.posted, a.pending FROM ledger_account a
+                            WHERE l.is_owner AND a.id = l.account_id LIMIT 1) a ON true
        GROUP BY l.ord
     ) r ON r.ord = e.ord;
   RETURN v_out;
