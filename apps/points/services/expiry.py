@@ -16,6 +16,7 @@ pending) goes. If the hold is later voided the points come back with the date st
 the next monthly run expires them; if it is posted they were spent before they could expire.
 """
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -192,20 +193,26 @@ def points_expire_users(*, user_ids: list[int], as_of: date, run_id: int | None 
                     result.entry_id,
                 )
             )
-        with connection.cursor() as cursor:  # one INSERT from arrays: a chunk is hundreds of rows
+        with connection.cursor() as cursor:  # one INSERT from one JSON document: a chunk is hundreds of rows
             cursor.execute(
                 "INSERT INTO points_pointsexpiry (user_id, expiry_date, sequence, points, country_code, entry_id,"
-                " run_id, created_at) SELECT u, d, s, p, c, e, %s, now()"
-                " FROM unnest(%s::bigint[], %s::date[], %s::int[], %s::bigint[], %s::text[], %s::bigint[])"
-                " AS r(u, d, s, p, c, e)",
+                " run_id, created_at) SELECT r.u, r.d, r.s, r.p, r.c, r.e, %s, now()"
+                " FROM jsonb_to_recordset(%s::jsonb) AS r(u bigint, d date, s int, p bigint, c text, e bigint)",
                 [
                     run_id,
-                    [r.user_id for r in records],
-                    [r.expiry_date for r in records],
-                    [r.sequence for r in records],
-                    [r.points for r in records],
-                    [r.country_code for r in records],
-                    [r.entry_id for r in records],
+                    json.dumps(
+                        [
+                            {
+                                "u": r.user_id,
+                                "d": r.expiry_date.isoformat(),
+                                "s": r.sequence,
+                                "p": r.points,
+                                "c": r.country_code,
+                                "e": r.entry_id,
+                            }
+                            for r in records
+                        ]
+                    ),
                 ],
             )
         if not records:
