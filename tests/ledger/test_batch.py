@@ -4,7 +4,7 @@ import pytest
 
 from apps.ledger.amounts import Ref
 from apps.ledger.exceptions import IdempotencyKeyReused, InsufficientFunds
-from apps.ledger.models import Entry, Operation
+from apps.ledger.models import Entry, Lot, Operation
 from apps.ledger.services import EntrySpec, Leg, PostResult, entries_post_batch
 from apps.ledger.verify import ledger_verify
 from tests.factories.ledger import balance, funded, key, owner, usd
@@ -111,3 +111,27 @@ def test_a_batch_entry_reusing_a_key_for_a_different_request_is_refused_in_its_s
     assert isinstance(results[0], IdempotencyKeyReused)
     assert isinstance(results[1], PostResult) and not results[1].replayed
     assert balance(b)["posted"] == 31
+
+
+def test_an_owner_credited_by_several_entries_gets_each_entrys_own_balance_as_entry_by_entry():
+    # given two batches of the same deposits to a and b: the first of credits only (set-based),
+    # the second with a transfer added, which makes it post entry by entry
+    a, b, a2, b2 = owner(), owner(), owner(), owner()
+    payer, payee = funded(5), owner()
+    amounts = [(0, 10), (1, 5), (0, 20), (0, 30)]
+
+    credits_only = entries_post_batch(entries=[_deposit_spec((a, b)[who], count) for who, count in amounts])
+    mixed = entries_post_batch(
+        entries=[_deposit_spec((a2, b2)[who], count) for who, count in amounts] + [_transfer_spec(payer, payee, 5)]
+    )
+
+    # then both answer alike: each entry reports the balance right after it
+    def reported(results):
+        return [next(iter(r.balances.values())) for r in results[:4]]
+
+    assert reported(credits_only) == reported(mixed) == [(10, 0), (5, 0), (30, 0), (60, 0)]
+    assert (balance(a)["posted"], balance(b)["posted"]) == (balance(a2)["posted"], balance(b2)["posted"]) == (60, 5)
+    # one lot per credit, as entry by entry
+    assert Lot.objects.filter(account__owner_id=a.value).count() == 3
+    assert Lot.objects.filter(account__owner_id=a2.value).count() == 3
+    assert ledger_verify().ok

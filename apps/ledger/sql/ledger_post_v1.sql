@@ -335,10 +335,10 @@ BEGIN
 END $$;
 
 -- Many entries in one transaction; each answers on its own (a refusal does not stop the others).
--- Batches where every owner account appears in one entry only and no entry moves money between
--- owners, filters lots, names accounts by id or reverses (awards, expiry and billing runs) are
--- posted set-based, a few statements for the whole batch. Anything else goes entry by entry
--- through khata_ledger_post, with the same results.
+-- Batches where no owner account is debited in more than one entry (an account only credited may
+-- appear in many) and no entry moves money between owners, filters lots, names accounts by id or
+-- reverses (awards, expiry and billing runs) are posted set-based, a few statements for the whole
+-- batch. Anything else goes entry by entry through khata_ledger_post, with the same results.
 CREATE OR REPLACE FUNCTION khata_ledger_post_batch(specs jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
   v_spec jsonb;
@@ -368,7 +368,7 @@ BEGIN
   SELECT NOT EXISTS (SELECT 1 FROM khata_batch_entry WHERE spec ? 'reverses')
      AND NOT EXISTS (SELECT 1 FROM khata_batch_leg WHERE flagged)
      AND NOT EXISTS (SELECT 1 FROM khata_batch_leg WHERE system IS NULL
-                      GROUP BY owner_type, owner_id, asset_id HAVING count(DISTINCT ord) > 1)
+                      GROUP BY owner_type, owner_id, asset_id HAVING count(DISTINCT ord) > 1 AND bool_or(amount < 0))
      AND NOT EXISTS (SELECT 1 FROM khata_batch_leg WHERE system IS NULL
                       GROUP BY ord HAVING bool_or(amount < 0) AND bool_or(amount > 0))
      AND NOT EXISTS (SELECT 1 FROM khata_batch_entry GROUP BY spec->>'idem_type', spec->>'idem_token' HAVING count(*) > 1)
@@ -497,7 +497,7 @@ BEGIN
   SELECT coalesce(jsonb_agg(
            CASE e.status
              WHEN 'posted' THEN jsonb_build_object('status', 'posted', 'entry_id', e.entry_id,
-                                  'account_ids', r.account_ids, 'balances', coalesce(r.balances, '{}'::jsonb))
+                                  'account_ids', r.account_ids, 'balances', coalesce(bal.balances, '{}'::jsonb))
              WHEN 'refused' THEN jsonb_build_object('status', 'refused', 'error_code', 'insufficient_funds',
                                   'error_message', 'The available balance is too low.')
              ELSE khata_ledger_post(e.spec)
@@ -505,12 +505,20 @@ BEGIN
     INTO v_out
     FROM khata_batch_entry e
     LEFT JOIN (
-      SELECT l.ord, jsonb_agg(l.account_id ORDER BY l.leg) AS account_ids,
-             jsonb_object_agg(a.id::text, jsonb_build_array(a.posted, a.pending)) FILTER (WHERE a.id IS NOT NULL) AS balances
-        FROM khata_batch_leg l
-        LEFT JOIN LATERAL (SELECT a.id, a.posted, a.pending FROM ledger_account a
-                            WHERE l.is_owner AND a.id = l.account_id LIMIT 1) a ON true
-       GROUP BY l.ord
-    ) r ON r.ord = e.ord;
+      SELECT l.ord, jsonb_agg(l.account_id ORDER BY l.leg) AS account_ids FROM khata_batch_leg l GROUP BY l.ord
+    ) r ON r.ord = e.ord
+    -- each entry reports its owner accounts' balances as they were right after it, as entry by
+    -- entry would: an account credited by several entries has the later entries' credits taken off
+    LEFT JOIN (
+      SELECT b.ord, jsonb_object_agg(b.account_id::text, jsonb_build_array(a.posted - b.later, a.pending)) AS balances
+        FROM (SELECT d.ord, d.account_id,
+                     coalesce(sum(d.delta) OVER (PARTITION BY d.account_id ORDER BY d.ord
+                                                 ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING), 0) AS later
+                FROM (SELECT l.ord, l.account_id, sum(l.amount) AS delta
+                        FROM khata_batch_leg l JOIN khata_batch_entry e ON e.ord = l.ord
+                       WHERE l.is_owner AND e.status = 'posted' GROUP BY l.ord, l.account_id) d) b
+        JOIN LATERAL (SELECT a.posted, a.pending FROM ledger_account a WHERE a.id = b.account_id LIMIT 1) a ON true
+       GROUP BY b.ord
+    ) bal ON bal.ord = e.ord;
   RETURN v_out;
 END $$;

@@ -9,6 +9,7 @@ is unique per idempotency key; a task that runs twice, or a worker killed mid-ba
 work done (or rolled back) and does it once.
 """
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -263,12 +264,16 @@ def _activity_update(awards: list[Award], countries: dict) -> None:
         if expires is not None and (date is None or expires > date):
             date, date_country = expires, code
         latest[award.user_id] = (max(at, award.transaction_at), date, date_country)
-    rows = sorted((user_id, at, date, code) for user_id, (at, date, code) in latest.items())
-    with connection.cursor() as cursor:
-        cursor.executemany(
+    rows = [
+        {"u": user_id, "at": at.isoformat(), "d": date.isoformat() if date else None, "c": code}
+        for user_id, (at, date, code) in sorted(latest.items())
+    ]
+    with connection.cursor() as cursor:  # one statement for the chunk, users in id order
+        cursor.execute(
             """
             INSERT INTO points_pointsprofile (user_id, last_earned_at, expires_at, expiry_country, earned_in_window)
-            VALUES (%s, %s, %s, %s, 0)
+            SELECT r.u, r.at, r.d, r.c, 0
+              FROM jsonb_to_recordset(%s::jsonb) AS r(u bigint, at timestamptz, d date, c text) ORDER BY r.u
             ON CONFLICT (user_id) DO UPDATE SET
               last_earned_at = GREATEST(points_pointsprofile.last_earned_at, EXCLUDED.last_earned_at),
               expires_at = GREATEST(points_pointsprofile.expires_at, EXCLUDED.expires_at),
@@ -277,7 +282,7 @@ def _activity_update(awards: list[Award], countries: dict) -> None:
                  AND EXCLUDED.expires_at >= COALESCE(points_pointsprofile.expires_at, EXCLUDED.expires_at)
                 THEN EXCLUDED.expiry_country ELSE points_pointsprofile.expiry_country END
             """,
-            rows,
+            [json.dumps(rows)],
         )
 
 
