@@ -415,14 +415,16 @@ BEGIN
    WHERE account_id IS NULL;
 
   -- Lock the owner accounts in id order (a statement of its own, so it always runs whole),
-  -- then refuse entries whose debits exceed what is available.
+  -- then refuse entries whose debits exceed what is available. Only entries that claimed their key:
+  -- a replayed key answers with its first outcome (below), whatever the balance is now.
   PERFORM 1 FROM ledger_account a
    WHERE a.id IN (SELECT l.account_id FROM khata_batch_leg l JOIN khata_batch_entry e ON e.ord = l.ord
                    WHERE l.is_owner AND e.status = 'claimed')
    ORDER BY a.id FOR NO KEY UPDATE;
   WITH short AS (
-    SELECT d.ord FROM (SELECT ord, account_id, -sum(amount) AS need FROM khata_batch_leg
-                        WHERE amount < 0 GROUP BY ord, account_id) d
+    SELECT d.ord FROM (SELECT l.ord, l.account_id, -sum(l.amount) AS need
+                         FROM khata_batch_leg l JOIN khata_batch_entry e ON e.ord = l.ord
+                        WHERE l.amount < 0 AND e.status = 'claimed' GROUP BY l.ord, l.account_id) d
       JOIN LATERAL (SELECT a.posted, a.pending, a.allow_overdraft FROM ledger_account a WHERE a.id = d.account_id
                      LIMIT 1) a ON true
      WHERE NOT a.allow_overdraft AND a.posted - a.pending < d.need
