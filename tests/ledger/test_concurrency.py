@@ -1,10 +1,6 @@
 """Real parallel connections against PostgreSQL."""
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
-from django.db import connection
 
 from apps.ledger.amounts import Ref
 from apps.ledger.exceptions import InsufficientFunds
@@ -13,30 +9,15 @@ from apps.ledger.selectors import owner_balance
 from apps.ledger.services import deposit, transfer, withdraw
 from apps.ledger.verify import ledger_verify
 from tests.factories.ledger import funded, key, owner, usd
+from tests.factories.parallel import in_parallel
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _parallel(count: int, action):
-    barrier = threading.Barrier(count)
-
-    def run(index):
-        try:
-            barrier.wait()
-            return action(index)
-        except Exception as exc:  # collected, asserted by the test
-            return exc
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(run, range(count)))
 
 
 def test_50_parallel_withdrawals_of_10_on_100_exactly_10_succeed():
     who = funded(100)
 
-    outcomes = _parallel(
+    outcomes = in_parallel(
         50,
         lambda i: withdraw(
             owner=who, actor=who, amount=usd(10), reason=Ref("purchase", f"p{i}"), idempotency_key=key("purchase")
@@ -54,7 +35,7 @@ def test_20_parallel_deposits_with_one_key_make_one_entry():
     who = owner()
     same_key = key("gift_card")
 
-    outcomes = _parallel(
+    outcomes = in_parallel(
         20,
         lambda i: deposit(
             owner=who, creator=who, amount=usd(100), reason=Ref("gift_card_redemption", "r1"), idempotency_key=same_key
@@ -71,7 +52,7 @@ def test_20_parallel_deposits_with_one_key_make_one_entry():
 def test_crossing_transfers_do_not_deadlock_and_conserve_money():
     a, b = funded(1_000), funded(1_000)
 
-    outcomes = _parallel(
+    outcomes = in_parallel(
         16,
         lambda i: transfer(
             source=a if i % 2 else b,
@@ -92,7 +73,7 @@ def test_crossing_transfers_do_not_deadlock_and_conserve_money():
 def test_hot_system_account_takes_parallel_deposits():
     people = [owner() for _ in range(12)]
 
-    outcomes = _parallel(
+    outcomes = in_parallel(
         12,
         lambda i: deposit(
             owner=people[i],

@@ -1,9 +1,6 @@
 """Award tasks delivered twice at the same time, on parallel database connections."""
 
-import threading
-
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from apps.ledger.models import Entry
@@ -11,6 +8,7 @@ from apps.ledger.verify import ledger_verify
 from apps.points.handlers import country_cache_clear
 from apps.points.models import Award
 from apps.points.services import awards_post
+from tests.factories.parallel import in_parallel
 from tests.factories.points import points_world, user_in_tier
 
 
@@ -31,25 +29,9 @@ def test_the_same_awards_posted_from_four_connections_are_paid_once():
         for i in range(200)
     )
     ids = [a.pk for a in awards]
-    posted, errors = [], []
-    start = threading.Barrier(4)
+    posted = in_parallel(4, lambda n: awards_post(award_ids=ids if n % 2 else ids[::-1]))
 
-    def worker(order):
-        try:
-            start.wait()
-            posted.append(awards_post(award_ids=order))
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(ids if n % 2 else ids[::-1],)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
+    assert [p for p in posted if isinstance(p, Exception)] == []
     assert sum(posted) == 200
     assert Award.objects.filter(status="awarded").count() == 200
     assert Entry.objects.filter(idempotency_type="transaction").count() == 200

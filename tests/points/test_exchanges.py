@@ -10,7 +10,6 @@ from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -36,6 +35,7 @@ from apps.points.services.exchanges import EXCHANGE_SEND_MAX_ATTEMPTS, exchange_
 from apps.points.tasks import points_exchanges_sweep_task
 from tests.factories.exchanges import exchange_partner
 from tests.factories.identity import UserFactory, staff_client
+from tests.factories.parallel import in_parallel
 from tests.factories.points import points_world
 
 OUT = "/api/v1/points/exchanges"
@@ -434,28 +434,15 @@ def test_the_same_exchange_in_from_parallel_connections_is_one_entry(fresh_asset
     points_world()
     user = UserFactory(external_id="par-1", username="par-1")
     partner, _ = exchange_partner(code="paramiles", rate_in="3")
-    results, errors = [], []
-    start = threading.Barrier(4)
+    results = in_parallel(
+        4,
+        lambda _: exchange_in_record(
+            partner=partner, partner_reference="dup-1", user_external_id="par-1", partner_points=100
+        ),
+    )
 
-    def worker():
-        try:
-            start.wait()
-            exchange, created = exchange_in_record(
-                partner=partner, partner_reference="dup-1", user_external_id="par-1", partner_points=100
-            )
-            results.append((exchange.pk, created))
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
+    assert [r for r in results if isinstance(r, Exception)] == []
+    results = [(exchange.pk, created) for exchange, created in results]
     assert len({pk for pk, _ in results}) == 1
     assert sorted(created for _, created in results) == [False, False, False, True]
     assert Entry.objects.filter(idempotency_type="exchange_in", idempotency_token="paramiles:dup-1").count() == 1

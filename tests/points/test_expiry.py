@@ -1,12 +1,11 @@
 """Activity-based expiry: the dates, the monthly run (twice, concurrently, with a user earning
 during it), held points, the warning sent once, and the command."""
 
-import threading
 from datetime import UTC, date, datetime
 
 import pytest
 from django.core.management import call_command
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -28,6 +27,7 @@ from apps.points.services.expiry import (
     expiry_users_due,
     points_expire_users,
 )
+from tests.factories.parallel import in_parallel
 from tests.factories.points import points_world, user_in_tier
 
 
@@ -170,25 +170,9 @@ def test_the_run_from_four_connections_at_once_expires_each_user_once():
     for n, user in enumerate(users):
         _earn(user, 100 + n, _at("2026-01-10T04:00:00"), f"x-{n}")
     ids = [u.pk for u in users]
-    totals, errors = [], []
-    start = threading.Barrier(4)
+    totals = in_parallel(4, lambda n: points_expire_users(user_ids=ids if n % 2 else ids[::-1], as_of=date(2026, 8, 1)))
 
-    def worker(order):
-        try:
-            start.wait()
-            totals.append(points_expire_users(user_ids=order, as_of=date(2026, 8, 1)))
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(ids if n % 2 else ids[::-1],)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
+    assert [t for t in totals if isinstance(t, Exception)] == []
     assert sum(t.users_expired for t in totals) == 40
     assert sum(t.points_expired for t in totals) == sum(100 + n for n in range(40))
     assert Entry.objects.filter(idempotency_type="points_expiry").count() == 40

@@ -2,12 +2,10 @@
 stock, together, or nothing at all), idempotent retries, fulfilment and cancellation with the
 points returned, credits at the country's rate, and the last items under concurrent demand."""
 
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -26,6 +24,7 @@ from apps.points.selectors import points_balance
 from apps.points.services import redemption_cancel, redemption_create, redemption_fulfil
 from config.errors import KhataError
 from tests.factories.identity import StaffFactory, staff_client
+from tests.factories.parallel import in_parallel
 from tests.factories.points import points_world, user_in_tier
 from tests.factories.rewards import RewardFactory, credit_rate
 
@@ -420,31 +419,15 @@ def test_twenty_parallel_redemptions_of_the_last_five_items_succeed_exactly_five
     points_world()
     users = [user_in_tier(external_id=f"p-{n}", country="SG", points=1_000, at=timezone.now()) for n in range(20)]
     reward = RewardFactory(cost_points=600, stock=5, per_user_limit=1)
-    outcomes: list[str] = []
-    errors: list[Exception] = []
-    start = threading.Barrier(20)
-
-    def redeem(user):
-        try:
-            start.wait()
-            redemption_create(user=user, reward_id=reward.pk, idempotency_key="last-five")
-            outcomes.append("redeemed")
-        except KhataError as exc:
-            outcomes.append(exc.code)
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
 
     # when they all redeem at once, each on its own connection
-    threads = [threading.Thread(target=redeem, args=(user,)) for user in users]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = in_parallel(
+        20, lambda n: redemption_create(user=users[n], reward_id=reward.pk, idempotency_key="last-five")
+    )
 
     # then exactly five succeed, the rest are told it is out of stock, and the ledger agrees
-    assert errors == []
+    assert [r for r in results if isinstance(r, Exception) and not isinstance(r, KhataError)] == []
+    outcomes = [r.code if isinstance(r, KhataError) else "redeemed" for r in results]
     assert sorted(outcomes) == ["out_of_stock"] * 15 + ["redeemed"] * 5
     assert Reward.objects.get(pk=reward.pk).stock == 0
     assert Redemption.objects.filter(reward=reward).count() == 5
