@@ -1,6 +1,6 @@
 -- Khata ledger: database-side invariants and the posting path.
 -- Installed by migration ledger.0003. Every statement is idempotent (CREATE OR REPLACE, DROP ... IF
--- EXISTS), so a change to this file ships with a migration that applies it again (ledger.0007).
+-- EXISTS), so a change to this file ships with a migration that applies it again (ledger.0006).
 
 CREATE OR REPLACE FUNCTION khata_ledger_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
