@@ -28,10 +28,11 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("Invalid Api-Key header: expected 'Api-Key <key>'.")
         try:
-            key = header[1].decode()
-            client = ApiClient.objects.get_from_key(key)
-        except (UnicodeError, ApiClient.DoesNotExist):
-            raise exceptions.AuthenticationFailed("Invalid or revoked API key.") from None
+            client = _client_for_key(header[1].decode())
+        except UnicodeError:
+            client = None
+        if client is None:
+            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
         if client.has_expired:
             raise exceptions.AuthenticationFailed("This API key has expired.")
         now = timezone.now()
@@ -42,6 +43,20 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return self.keyword
+
+
+def _client_for_key(key: str) -> ApiClient | None:
+    """The unrevoked client whose key this is: one lookup by the key's prefix, then the hash check.
+    Every service call makes it, so it is a plain SQL lookup rather than a built ORM query (the
+    same rows and check as rest_framework_api_key's get_from_key, at a fraction of the Python)."""
+    prefix = key.partition(".")[0]
+    client = next(iter(ApiClient.objects.raw(_CLIENT_BY_PREFIX, [prefix])), None)
+    if client is None or not client.is_valid(key):
+        return None
+    return client
+
+
+_CLIENT_BY_PREFIX = "SELECT * FROM identity_apiclient WHERE prefix = %s AND NOT revoked"
 
 
 class UserTokenAuthentication(TokenAuthentication):

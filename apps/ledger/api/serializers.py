@@ -1,5 +1,7 @@
 """The ledger's public contract (String Theory style): strict input, camelCase on the wire."""
 
+import copy
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -10,7 +12,24 @@ from apps.ledger.exceptions import UnknownAsset
 from apps.ledger.reserved_keys import key_type_reserved
 
 
-class StrictSerializer(serializers.Serializer):
+class CopiedFieldsSerializer(serializers.Serializer):
+    """A serializer whose fields are shallow copies of the declared ones.
+
+    DRF deep-copies every declared field for every serializer instance, which re-runs each field's
+    constructor: for a request with five nested objects that was a third of the API's Python time.
+    A declared field holds only its configuration until it is bound, so a copy per instance is
+    enough; lists of objects (`many=True`) keep DRF's deep copy, as their child serializer takes
+    per-item state.
+    """
+
+    def get_fields(self):
+        return {
+            name: copy.deepcopy(field) if isinstance(field, serializers.ListSerializer) else copy.copy(field)
+            for name, field in self._declared_fields.items()
+        }
+
+
+class StrictSerializer(CopiedFieldsSerializer):
     """Unknown fields are an error, not silently ignored."""
 
     def to_internal_value(self, data):
@@ -204,7 +223,7 @@ class ReverseSerializer(StrictSerializer):
     idempotency_key = IdempotencyKeySerializer()
 
 
-class BalanceSerializer(serializers.Serializer):
+class BalanceSerializer(CopiedFieldsSerializer):
     unit_type = serializers.CharField()
     unit_token = serializers.CharField()
     posted = serializers.IntegerField()
@@ -212,30 +231,30 @@ class BalanceSerializer(serializers.Serializer):
     available = serializers.IntegerField()
 
 
-class AmountOutSerializer(serializers.Serializer):
+class AmountOutSerializer(CopiedFieldsSerializer):
     unit_type = serializers.CharField()
     unit_token = serializers.CharField()
     unit_count = serializers.IntegerField()
 
 
-class OwnerOutSerializer(serializers.Serializer):
+class OwnerOutSerializer(CopiedFieldsSerializer):
     type = serializers.CharField()
     id = serializers.CharField()
 
 
-class MovementResultSerializer(serializers.Serializer):
+class MovementResultSerializer(CopiedFieldsSerializer):
     entry_id = serializers.IntegerField()
     owner = OwnerOutSerializer()
     amount = AmountOutSerializer()
     balance = BalanceSerializer()
 
 
-class TransferSideSerializer(serializers.Serializer):
+class TransferSideSerializer(CopiedFieldsSerializer):
     owner = OwnerOutSerializer()
     balance = BalanceSerializer()
 
 
-class TransferResultSerializer(serializers.Serializer):
+class TransferResultSerializer(CopiedFieldsSerializer):
     entry_id = serializers.IntegerField()
     amount = AmountOutSerializer()
 
@@ -246,7 +265,7 @@ class TransferResultSerializer(serializers.Serializer):
         return fields
 
 
-class HoldResultSerializer(serializers.Serializer):
+class HoldResultSerializer(CopiedFieldsSerializer):
     hold_id = serializers.IntegerField()
     status = serializers.CharField()
     owner = OwnerOutSerializer()
@@ -257,17 +276,17 @@ class HoldResultSerializer(serializers.Serializer):
     balance = BalanceSerializer()
 
 
-class ReverseResultSerializer(serializers.Serializer):
+class ReverseResultSerializer(CopiedFieldsSerializer):
     entry_id = serializers.IntegerField()
     reverses = serializers.IntegerField()
 
 
-class PostingOutSerializer(serializers.Serializer):
+class PostingOutSerializer(CopiedFieldsSerializer):
     account = serializers.DictField()
     amount = AmountOutSerializer()
 
 
-class EntryOutSerializer(serializers.Serializer):
+class EntryOutSerializer(CopiedFieldsSerializer):
     entry_id = serializers.IntegerField()
     kind = serializers.CharField()
     reason = serializers.DictField()
@@ -282,13 +301,13 @@ class EntryOutSerializer(serializers.Serializer):
     postings = PostingOutSerializer(many=True)
 
 
-class OwnerBalancesSerializer(serializers.Serializer):
+class OwnerBalancesSerializer(CopiedFieldsSerializer):
     owner = OwnerOutSerializer()
     as_of = serializers.DateTimeField(allow_null=True)
     balances = BalanceSerializer(many=True)
 
 
-class TraceLotSerializer(serializers.Serializer):
+class TraceLotSerializer(CopiedFieldsSerializer):
     lot_id = serializers.IntegerField()
     account = serializers.DictField()
     asset = serializers.DictField(required=False)
@@ -300,7 +319,7 @@ class TraceLotSerializer(serializers.Serializer):
     spent_by = serializers.ListField(child=serializers.DictField(), required=False)
 
 
-class TraceSerializer(serializers.Serializer):
+class TraceSerializer(CopiedFieldsSerializer):
     entry_id = serializers.IntegerField()
     consumed = TraceLotSerializer(many=True, help_text="Lots this entry spent: where its money came from.")
     created = TraceLotSerializer(many=True, help_text="Lots this entry made: where its money went, and what spent it.")
