@@ -41,6 +41,7 @@ ACCOUNTS = 10_000
 WORKERS = 8
 START_BALANCE = 1_000_000
 HTTP_CONNECTIONS = 16
+HTTP_WARM_UP_SECONDS = 3
 HTTP_CLIENT_PROCESSES = int(os.environ.get("BENCH_HTTP_PROCESSES", "16"))  # 16 x 1: no client-side GIL queueing
 
 
@@ -283,6 +284,22 @@ def _wrk_deposits(port: int, key: str, seconds: float) -> tuple[float, float, fl
     return int(figures["requests"]) / seconds, int(figures["p50_us"]) / 1000, int(figures["p99_us"]) / 1000
 
 
+def _python_deposits(port: int, key: str, seconds: float) -> list[float]:
+    _close_connections()
+    out = multiprocessing.Queue()
+    start_at = time.time() + 2
+    clients = [
+        multiprocessing.Process(target=_http_client, args=(port, key, seconds, start_at, out))
+        for _ in range(HTTP_CLIENT_PROCESSES)
+    ]
+    for c in clients:
+        c.start()
+    latencies = [x for _ in clients for x in out.get()]
+    for c in clients:
+        c.join()
+    return latencies
+
+
 def http_deposits(seconds: float) -> tuple[float, float, float]:
     from apps.identity.services import api_client_create
 
@@ -315,20 +332,13 @@ def http_deposits(seconds: float) -> tuple[float, float, float]:
                 break
             except OSError:
                 time.sleep(0.2)
+        # a few seconds of the same load first, not counted: the figures are for a running server,
+        # not for each worker's first requests (imports, connections, prepared statements)
         if shutil.which("wrk"):
+            _wrk_deposits(port, key, HTTP_WARM_UP_SECONDS)
             return _wrk_deposits(port, key, seconds)
-        _close_connections()
-        out = multiprocessing.Queue()
-        start_at = time.time() + 2
-        clients = [
-            multiprocessing.Process(target=_http_client, args=(port, key, seconds, start_at, out))
-            for _ in range(HTTP_CLIENT_PROCESSES)
-        ]
-        for c in clients:
-            c.start()
-        latencies = [x for _ in clients for x in out.get()]
-        for c in clients:
-            c.join()
+        _python_deposits(port, key, HTTP_WARM_UP_SECONDS)
+        latencies = _python_deposits(port, key, seconds)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
