@@ -51,7 +51,7 @@ def _django():
     django.setup()
 
 
-def pgbench_tps(seconds: int) -> float:
+def pgbench_init() -> None:
     subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "root", "--if-exists", PGBENCH_DB], check=True)
     subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "root", PGBENCH_DB], check=True)
     subprocess.run(
@@ -59,14 +59,20 @@ def pgbench_tps(seconds: int) -> float:
         check=True,
         capture_output=True,
     )
+
+
+def pgbench_tps(seconds: int) -> float:
     out = subprocess.run(
         ["pgbench", "-h", "127.0.0.1", "-U", "root", "-c", "8", "-j", "2", "-T", str(seconds), "-n", PGBENCH_DB],
         check=True,
         capture_output=True,
         text=True,
     ).stdout
-    subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "root", "--if-exists", PGBENCH_DB], check=True)
     return float(re.search(r"tps = ([\d.]+)", out).group(1))
+
+
+def pgbench_drop() -> None:
+    subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "root", "--if-exists", PGBENCH_DB], check=True)
 
 
 def setup_database() -> None:
@@ -350,17 +356,27 @@ def http_deposits(seconds: float) -> tuple[float, float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
-    pg = pgbench_tps(args.seconds)
-    print(f"pgbench_tps: {pg:.0f}", flush=True)
+    # pgbench and the transfers take turns, --rounds times: this machine's speed drifts within
+    # minutes, so each ratio compares runs made next to each other; the medians are printed
+    pgbench_init()
     setup_database()
-    spread = transfers_per_s(args.seconds, hot=False)
+    rounds = []
+    for n in range(1, args.rounds + 1):
+        pg = pgbench_tps(args.seconds)
+        spread = transfers_per_s(args.seconds, hot=False)
+        hot = transfers_per_s(args.seconds, hot=True)
+        rounds.append((pg, spread, hot, spread / pg, hot / spread))
+        print(f"round_{n}: pgbench={pg:.0f} transfers={spread:.0f} hot={hot:.0f}", flush=True)
+    pgbench_drop()
+    pg, spread, hot, ratio, hot_ratio = (statistics.median(column) for column in zip(*rounds, strict=True))
+    print(f"pgbench_tps: {pg:.0f}", flush=True)
     print(f"transfers_per_s: {spread:.0f}", flush=True)
-    print(f"ratio_vs_pgbench: {spread / pg:.2f}", flush=True)
-    hot = transfers_per_s(args.seconds, hot=True)
+    print(f"ratio_vs_pgbench: {ratio:.2f}", flush=True)
     print(f"hot_transfers_per_s: {hot:.0f}", flush=True)
-    print(f"hot_ratio: {hot / spread:.2f}", flush=True)
+    print(f"hot_ratio: {hot_ratio:.2f}", flush=True)
     print(f"batch_postings_per_s: {batch_postings_per_s():.0f}", flush=True)
     print(f"batch_postings_one_poster_per_s: {batch_postings_per_s(posters=1):.0f}", flush=True)
     print(f"http_load_generator: {'wrk' if shutil.which('wrk') else 'python'}", flush=True)
