@@ -36,12 +36,6 @@ DATABASES = {
 DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-# Parameters travel separately from the SQL and a statement a connection runs often is prepared
-# once: PostgreSQL then skips parsing and planning it on every call (the ledger's posting call,
-# the API's lookups).
-DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = env.bool(
-    "DATABASE_SERVER_SIDE_BINDING", default=True
-)
 DATABASES["default"].setdefault("TEST", {})["NAME"] = env.str("TEST_DATABASE_NAME", default="test_khata")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
