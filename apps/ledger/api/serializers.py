@@ -18,13 +18,13 @@ class CopiedFieldsSerializer(serializers.Serializer):
     DRF deep-copies every declared field for every serializer instance, which re-runs each field's
     constructor: for a request with five nested objects that was a third of the API's Python time.
     A declared field holds only its configuration until it is bound, so a copy per instance is
-    enough; lists of objects (`many=True`) keep DRF's deep copy, as their child serializer takes
-    per-item state.
+    enough. A field with a child (`many=True` lists, ListField, DictField) keeps DRF's deep copy: a
+    shallow copy would share the child, which is bound to it and may take per-item state.
     """
 
     def get_fields(self):
         return {
-            name: copy.deepcopy(field) if isinstance(field, serializers.ListSerializer) else copy.copy(field)
+            name: copy.deepcopy(field) if hasattr(field, "child") else copy.copy(field)
             for name, field in self._declared_fields.items()
         }
 
