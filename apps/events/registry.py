@@ -29,6 +29,9 @@ class OutboxConsumer:
     # wants(*, message) -> bool, decided when the message is relayed, from the message's topic
     # and whether it concerns a user (it is asked once per such kind in a fan-out batch)
     wants: Callable[..., bool]
+    # optional: consume_many(*, messages) has the effect of consume for each message, for a whole
+    # chunk at once; if it raises, nothing of it stays and the chunk is consumed one by one
+    consume_many: Callable[..., None] | None = None
 
 
 _EVENT_TYPES: dict[str, EventType] = {}
@@ -56,8 +59,14 @@ def event_type_get(name: str) -> EventType | None:
     return _EVENT_TYPES.get(name)
 
 
-def outbox_consumer_register(name: str, *, consume: Callable[..., None], wants: Callable[..., bool]) -> OutboxConsumer:
-    consumer = OutboxConsumer(name, consume, wants)
+def outbox_consumer_register(
+    name: str,
+    *,
+    consume: Callable[..., None],
+    wants: Callable[..., bool],
+    consume_many: Callable[..., None] | None = None,
+) -> OutboxConsumer:
+    consumer = OutboxConsumer(name, consume, wants, consume_many)
     _CONSUMERS[name] = consumer
     return consumer
 

@@ -14,7 +14,7 @@ from apps.points.services import (
     exchange_out_send,
     exchanges_out_due,
     exchanges_out_enqueue,
-    tier_recalculate,
+    tiers_recalculate,
 )
 from apps.points.services.expiry import expiry_run_select, expiry_schedule_tick, points_expire_users
 from apps.points.services.tiers import tier_users_after
@@ -51,10 +51,7 @@ def points_exchanges_sweep_task() -> int:
 
 @shared_task(acks_late=True)
 def points_tiers_recalculate_task(user_ids: list[int]) -> int:
-    changed = 0
-    for user in User.objects.filter(pk__in=user_ids):
-        changed += tier_recalculate(user=user, reason="nightly") is not None
-    return changed
+    return len(tiers_recalculate(reasons=dict.fromkeys(User.objects.filter(pk__in=user_ids), "nightly")))
 
 
 @shared_task(acks_late=True)

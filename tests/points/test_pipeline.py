@@ -364,3 +364,35 @@ def test_an_award_the_ledger_refuses_is_recorded_and_not_retried(world, django_c
     assert award.status == "refused"
     assert award.last_error.startswith("idempotency_key_reused")
     assert award.pk not in awards_pending_due(grace=timedelta(0), limit=100)
+
+
+def test_one_batch_promotes_each_user_once_and_notifies_every_award(
+    world, service_api, django_capture_on_commit_callbacks
+):
+    from apps.points.models import TierChange
+
+    # mei: 985 + 15 + 15 crosses Silver (1,000) inside the batch; kai stays a Member; bob stays Platinum
+    mei = user_in_tier(external_id="mei", country="SG", points=985)
+    kai = user_in_tier(external_id="kai", country="SG", points=10)
+    cash = {
+        "paymentType": "cash",
+        "amount": {"unitType": "currency_micros", "unitToken": "SGD", "unitCount": 7_500_000},
+    }
+    events = [
+        transaction_event(transactionId="b-1", userId="mei", **cash),
+        transaction_event(transactionId="b-2", userId="kai", **cash),
+        transaction_event(transactionId="b-3", userId="mei", **cash),
+        transaction_event(transactionId="b-4", userId="bob"),
+    ]
+    _post(service_api(["events:write"]), django_capture_on_commit_callbacks, events)
+
+    mei.points_profile.refresh_from_db()
+    kai.points_profile.refresh_from_db()
+    assert (mei.points_profile.tier.code, mei.points_profile.earned_in_window) == ("silver", 1_015)
+    assert (kai.points_profile.tier.code, kai.points_profile.earned_in_window) == ("member", 25)
+    assert world["bob"].points_profile.tier.code == "platinum"
+    assert TierChange.objects.filter(user=mei, reason__startswith="award").count() == 1
+    assert not TierChange.objects.filter(user__in=[kai, world["bob"]], reason__startswith="award").exists()
+    assert Notification.objects.filter(kind="points.awarded").count() == 4
+    assert Notification.objects.filter(user=mei, kind="points.awarded").count() == 2
+    assert list(Notification.objects.filter(kind="tier.changed").values_list("user", flat=True)) == [mei.pk]

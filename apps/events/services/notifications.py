@@ -24,17 +24,13 @@ def notification_context(*, user, payload: dict) -> dict:
     return context
 
 
-def notification_send(*, user, kind: str, payload: dict, source_message=None) -> list[Notification]:
-    """Render the kind's template in the user's language and deliver it on each channel.
+def _notifications_render(*, user, kind: str, payload: dict, template, source_message=None) -> list[Notification]:
+    """The template rendered for the user and delivered on each of its channels (not saved).
 
-    A template that cannot be rendered (missing variable) leaves a failed notification
-    with the reason, visible in the admin, instead of raising.
-    """
-    template = notification_template_pick(kind=kind, language=user.language or DEFAULT_LANGUAGE)
-    if template is None:
-        return []
+    A template that cannot be rendered (missing variable) gives a failed notification with the
+    reason, visible in the admin, instead of raising."""
     context = notification_context(user=user, payload=payload)
-    sent = []
+    rendered = []
     for channel_name in template.channels:
         notification = Notification(
             user=user,
@@ -58,6 +54,19 @@ def notification_send(*, user, kind: str, payload: dict, source_message=None) ->
             notification.error = str(exc)
             notification.title = notification.title or template.title
             logger.warning("notification %s for user %s failed: %s", kind, user.pk, exc)
+        rendered.append(notification)
+    return rendered
+
+
+def notification_send(*, user, kind: str, payload: dict, source_message=None) -> list[Notification]:
+    """Render the kind's template in the user's language and deliver it on each channel."""
+    template = notification_template_pick(kind=kind, language=user.language or DEFAULT_LANGUAGE)
+    if template is None:
+        return []
+    sent = []
+    for notification in _notifications_render(
+        user=user, kind=kind, payload=payload, template=template, source_message=source_message
+    ):
         try:
             with transaction.atomic():
                 notification.save()
@@ -72,6 +81,28 @@ def notifications_for_message(*, message) -> list[Notification]:
     if message.user_id is None:
         return []
     return notification_send(user=message.user, kind=message.topic, payload=message.payload, source_message=message)
+
+
+def notifications_for_messages(*, messages) -> None:
+    """The same for a chunk of messages: the templates read once, the notifications written in
+    one INSERT (one already sent for a message on a channel is skipped, as above)."""
+    messages = [m for m in messages if m.user_id is not None]
+    templates: dict[tuple[str, str], NotificationTemplate] = {}
+    for template in NotificationTemplate.objects.filter(kind__in={m.topic for m in messages}, is_active=True):
+        templates[(template.kind, template.language)] = template
+    notifications = []
+    for message in messages:
+        language = message.user.language or DEFAULT_LANGUAGE
+        template = templates.get((message.topic, language)) or templates.get((message.topic, DEFAULT_LANGUAGE))
+        if template is not None:
+            notifications += _notifications_render(
+                user=message.user,
+                kind=message.topic,
+                payload=message.payload,
+                template=template,
+                source_message=message,
+            )
+    Notification.objects.bulk_create(notifications, ignore_conflicts=True)
 
 
 def notifications_wanted(*, message) -> bool:

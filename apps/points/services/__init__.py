@@ -29,7 +29,7 @@ from apps.points.services.rewards import (
     redemption_fulfil,
     reward_save,
 )
-from apps.points.services.tiers import tier_recalculate
+from apps.points.services.tiers import tier_recalculate, tiers_recalculate
 
 __all__ = [
     "TransactionIn",
@@ -55,6 +55,7 @@ __all__ = [
     "reward_save",
     "partner_exchange_secret_rotate",
     "tier_recalculate",
+    "tiers_recalculate",
     "transaction_in",
     "transactions_quote",
 ]

@@ -3,9 +3,10 @@ qualification window reach. Recalculated after each award and nightly (points le
 window can lower a tier); every change is a TierChange row, a `tier.changed` message and a
 notification."""
 
+from collections.abc import Callable
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -61,48 +62,90 @@ def tiers_at(*, moments: dict[int, datetime], tiers: list[Tier]) -> dict[int, Ti
     return {user_id: held[(user_id, at)] for user_id, at in moments.items()}
 
 
-def earned_in_window(*, user_id: int, window_months: int, now: datetime) -> int:
-    since = months_before(now, window_months)
-    total = Award.objects.filter(
-        user_id=user_id, status=Award.Status.AWARDED, transaction_at__gt=since, transaction_at__lte=now
-    ).aggregate(total=Sum("points"))["total"]
-    return int(total or 0)
-
-
-def tier_qualified(*, user_id: int, tiers: list[Tier], now: datetime) -> tuple[Tier, int]:
-    """The best tier the user qualifies for (the entry tier always), and their points in its window."""
-    earned_by_window: dict[int, int] = {}
-
-    def earned(tier: Tier) -> int:
-        if tier.window_months not in earned_by_window:
-            earned_by_window[tier.window_months] = earned_in_window(
-                user_id=user_id, window_months=tier.window_months, now=now
+def earned_in_windows(*, user_ids: list[int], windows: set[int], now: datetime) -> dict[tuple[int, int], int]:
+    """Points each user earned in each window (months) up to `now`: {(window, user id): points},
+    one query per window for all the users."""
+    earned: dict[tuple[int, int], int] = {}
+    for window in windows:
+        since = months_before(now, window)
+        rows = (
+            Award.objects.filter(
+                user_id__in=user_ids, status=Award.Status.AWARDED, transaction_at__gt=since, transaction_at__lte=now
             )
-        return earned_by_window[tier.window_months]
+            .values("user_id")
+            .annotate(total=Sum("points"))
+            .values_list("user_id", "total")
+        )
+        earned.update({(window, user_id): int(total) for user_id, total in rows})
+    return earned
 
-    best, best_earned = tiers[0], earned(tiers[0])
+
+def tier_qualified(*, tiers: list[Tier], earned: Callable[[int], int]) -> tuple[Tier, int]:
+    """The best tier a user qualifies for (the entry tier always), and their points in its window;
+    `earned(window_months)` gives their points in a window."""
+    best, best_earned = tiers[0], earned(tiers[0].window_months)
     for tier in tiers[1:]:
-        if earned(tier) >= tier.threshold:
-            best, best_earned = tier, earned(tier)
+        if earned(tier.window_months) >= tier.threshold:
+            best, best_earned = tier, earned(tier.window_months)
     return best, best_earned
 
 
-@transaction.atomic
 def tier_recalculate(*, user, reason: str, now: datetime | None = None) -> TierChange | None:
     """Bring the user's tier up to date; returns the change, or None when it stays."""
+    changes = tiers_recalculate(reasons={user: reason}, now=now)
+    return changes[0] if changes else None
+
+
+@transaction.atomic
+def tiers_recalculate(*, reasons: dict, now: datetime | None = None) -> list[TierChange]:
+    """Bring each user's tier up to date (`reasons`: user -> why it is checked); returns the
+    changes. The users' profiles are locked in id order; their points are summed in one query
+    per window, and the profiles whose tier stays are updated in one statement."""
     tiers = list(Tier.objects.order_by("rank"))
-    if not tiers:
-        return None
+    if not tiers or not reasons:
+        return []
     now = now or timezone.now()
-    PointsProfile.objects.get_or_create(user=user)
-    profile = PointsProfile.objects.select_for_update().get(user=user)
-    tier, earned = tier_qualified(user_id=user.pk, tiers=tiers, now=now)
+    users = {user.pk: user for user in reasons}
+    user_ids = sorted(users)
+    PointsProfile.objects.bulk_create([PointsProfile(user_id=pk) for pk in user_ids], ignore_conflicts=True)
+    profiles = list(PointsProfile.objects.select_for_update().filter(user_id__in=user_ids).order_by("user_id"))
+    earned = earned_in_windows(user_ids=user_ids, windows={t.window_months for t in tiers}, now=now)
+    by_id = {t.pk: t for t in tiers}
+    kept: list[tuple[int, int]] = []
+    changes = []
+    for profile in profiles:
+        tier, points = tier_qualified(
+            tiers=tiers, earned=lambda window, pk=profile.user_id: earned.get((window, pk), 0)
+        )
+        if profile.tier_id == tier.pk:
+            kept.append((profile.user_id, points))
+            continue
+        user = users[profile.user_id]
+        changes.append(
+            _tier_change(
+                profile=profile,
+                user=user,
+                previous=by_id.get(profile.tier_id),
+                tier=tier,
+                earned=points,
+                entry=tiers[0],
+                reason=reasons[user],
+                now=now,
+            )
+        )
+    if kept:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE points_pointsprofile p SET earned_in_window = k.earned, tier_checked_at = %s"
+                " FROM unnest(%s::bigint[], %s::bigint[]) AS k(user_id, earned) WHERE p.user_id = k.user_id",
+                [now, [pk for pk, _ in kept], [points for _, points in kept]],
+            )
+    return changes
+
+
+def _tier_change(*, profile, user, previous, tier, earned: int, entry: Tier, reason: str, now) -> TierChange:
     profile.earned_in_window = earned
     profile.tier_checked_at = now
-    if profile.tier_id == tier.pk:
-        profile.save(update_fields=["earned_in_window", "tier_checked_at"])
-        return None
-    previous = profile.tier
     profile.tier = tier
     profile.tier_since = now
     profile.save(update_fields=["earned_in_window", "tier_checked_at", "tier", "tier_since"])
@@ -110,13 +153,13 @@ def tier_recalculate(*, user, reason: str, now: datetime | None = None) -> TierC
         user=user, from_tier=previous, to_tier=tier, effective_at=now, earned_in_window=earned, reason=reason
     )
     # the first tier a user is placed in (Member) is recorded but not announced
-    if previous is not None or tier.rank > tiers[0].rank:
+    if previous is not None or tier.rank > entry.rank:
         direction = "up" if previous is None or tier.rank > previous.rank else "down"
         outbox_publish(
             topic="tier.changed",
             payload={
                 "userId": user.external_id or str(user.pk),
-                "fromTier": (previous or tiers[0]).name,
+                "fromTier": (previous or entry).name,
                 "toTier": tier.name,
                 "direction": direction,
                 "earnedInWindow": earned,
