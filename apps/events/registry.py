@@ -20,6 +20,9 @@ class EventType:
     # optional: batch_handler(*, items=[(event, data), ...]) -> {event.pk: exception} runs many
     # events in one transaction; it writes nothing for the events it returns as failed
     batch_handler: Callable[..., dict] | None = None
+    # optional: payload_fast(payload) -> data or None reads a payload in its plain form (see
+    # apps/events/plain_values.py) exactly as payload_serializer would; None leaves it to the serializer
+    payload_fast: Callable[[dict], dict | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -45,8 +48,9 @@ def event_type_register(
     handler: Callable[..., None],
     description: str = "",
     batch_handler: Callable[..., dict] | None = None,
+    payload_fast: Callable[[dict], dict | None] | None = None,
 ) -> EventType:
-    event_type = EventType(name, payload_serializer, handler, description, batch_handler)
+    event_type = EventType(name, payload_serializer, handler, description, batch_handler, payload_fast)
     _EVENT_TYPES[name] = event_type
     return event_type
 
@@ -89,6 +93,10 @@ def payload_validate(event_type: EventType, payload: Any) -> tuple[dict | None, 
 
     if not isinstance(payload, dict):
         return None, {"payload": ["Must be a JSON object."]}
+    if event_type.payload_fast is not None:
+        data = event_type.payload_fast(payload)
+        if data is not None:
+            return data, None
     serializer = event_type.payload_serializer(data=underscoreize(payload))
     if serializer.is_valid():
         return serializer.validated_data, None

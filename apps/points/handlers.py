@@ -14,8 +14,12 @@ from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 from rest_framework import serializers
 
+from apps.events.plain_values import plain_datetime, plain_int, plain_str
 from apps.events.registry import event_type_register
+from apps.ledger.amounts import MAX_UNIT_COUNT
 from apps.ledger.api.serializers import AmountSerializer, StrictSerializer
+from apps.ledger.assets import asset_get
+from apps.ledger.exceptions import UnknownAsset
 from apps.points.models import CODE_VALIDATOR, Country
 from apps.points.services import awards_record, transaction_in
 
@@ -73,6 +77,53 @@ class TransactionCompletedPayload(StrictSerializer):
         return attrs
 
 
+_PAYLOAD_KEYS = frozenset(
+    ("transactionId", "userId", "countryCode", "vertical", "paymentType", "amount", "completedAt")
+)
+_AMOUNT_KEYS = frozenset(("unitType", "unitToken", "unitCount"))
+
+
+def _plain_code(value) -> str | None:
+    code = plain_str(value, max_length=40)
+    return code if code is not None and CODE_VALIDATOR.regex.search(code) else None
+
+
+def transaction_completed_fast(payload: dict) -> dict | None:
+    """The payload read as TransactionCompletedPayload would read it, for the plain form that
+    producers send (see apps/events/plain_values.py); None for anything else, and for anything
+    the serializer would refuse, so that it names the error."""
+    amount = payload.get("amount")
+    if payload.keys() != _PAYLOAD_KEYS or type(amount) is not dict or amount.keys() != _AMOUNT_KEYS:
+        return None
+    data = {
+        "transaction_id": plain_str(payload["transactionId"], max_length=128),
+        "user_id": plain_str(payload["userId"], max_length=64),
+        "country_code": plain_str(payload["countryCode"], max_length=2),
+        "vertical": _plain_code(payload["vertical"]),
+        "payment_type": _plain_code(payload["paymentType"]),
+        "amount": {
+            "unit_type": plain_str(amount["unitType"], max_length=40),
+            "unit_token": plain_str(amount["unitToken"], max_length=40),
+            "unit_count": plain_int(amount["unitCount"], low=1, high=MAX_UNIT_COUNT),
+        },
+        "completed_at": plain_datetime(payload["completedAt"]),
+    }
+    if None in data.values() or None in data["amount"].values():
+        return None
+    code = data["country_code"]
+    if len(code) != 2 or not code.isalpha() or not code.isupper():
+        return None
+    if data["completed_at"] > timezone.now() + CLOCK_SKEW:
+        return None
+    if (data["amount"]["unit_type"], data["amount"]["unit_token"]) != ("currency_micros", country_currency(code)):
+        return None
+    try:
+        asset_get("currency_micros", data["amount"]["unit_token"])
+    except UnknownAsset:
+        return None
+    return data
+
+
 def transactions_completed_handle(*, items: list) -> dict:
     transactions = [transaction_in(data, inbound_event_id=event.pk) for event, data in items]
     failures = awards_record(transactions=transactions)
@@ -90,6 +141,7 @@ event_type_register(
     payload_serializer=TransactionCompletedPayload,
     handler=transaction_completed_handle,
     batch_handler=transactions_completed_handle,
+    payload_fast=transaction_completed_fast,
     description=(
         "A completed platform transaction that earns points: {transactionId, userId, countryCode, vertical, "
         "paymentType, amount: {unitType, unitToken, unitCount}, completedAt}."
