@@ -20,6 +20,7 @@ from apps.events.retry_policy import (
     ProcessOutcome,
     backoff_delay,
 )
+from config.json_rows import json_rows_insert
 
 logger = logging.getLogger(__name__)
 
@@ -103,8 +104,8 @@ def inbound_events_ingest(*, events: list[Any], source=None) -> list[IngestResul
     batch_token = uuid.uuid4()
     now = timezone.now()
     with transaction.atomic():
-        InboundEvent.objects.bulk_create(
-            [
+        rows = json_rows_insert(
+            objs=[
                 InboundEvent(
                     event_id=data["event_id"],
                     type=data["type"],
@@ -118,8 +119,9 @@ def inbound_events_ingest(*, events: list[Any], source=None) -> list[IngestResul
                 for _, data in to_insert.values()
             ],
             ignore_conflicts=True,
+            returning=("event_id", "id"),
         )
-        inserted = dict(InboundEvent.objects.filter(batch_token=batch_token).values_list("event_id", "id"))
+        inserted = dict(rows)
         for event_id, (index, _) in to_insert.items():
             if event_id in inserted:
                 results[index] = IngestResult(event_id, "accepted", id=inserted[event_id])

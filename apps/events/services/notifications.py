@@ -6,6 +6,7 @@ from django.utils import timezone
 from apps.events.channels import channel_get
 from apps.events.models import Notification, NotificationTemplate
 from apps.events.templating import TemplateRenderError, template_render
+from config.json_rows import json_rows_insert
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ def notifications_for_messages(*, messages) -> None:
                 template=template,
                 source_message=message,
             )
-    Notification.objects.bulk_create(notifications, ignore_conflicts=True)
+    json_rows_insert(objs=notifications, ignore_conflicts=True)
 
 
 def notifications_wanted(*, message) -> bool:

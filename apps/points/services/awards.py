@@ -30,6 +30,7 @@ from apps.points.models import Award, Country, Partner, Vertical
 from apps.points.months import expiry_date
 from apps.points.services.tiers import tiers_at, tiers_held
 from config.errors import Conflict, KhataError
+from config.json_rows import json_rows_insert
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ def awards_record(*, transactions: list[TransactionIn]) -> dict[int, KhataError]
     if not awards:
         return failures
     # inserted in reference order, so parallel batches meet on the unique index in one order
-    Award.objects.bulk_create(sorted(awards.values(), key=lambda a: a.reference), ignore_conflicts=True)
+    json_rows_insert(objs=sorted(awards.values(), key=lambda a: a.reference), ignore_conflicts=True)
     stored = {
         row["reference"]: row
         for row in Award.objects.filter(
