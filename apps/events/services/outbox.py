@@ -60,8 +60,8 @@ def outbox_publish_many(*, messages: list[tuple[str, dict, object]]) -> list[int
 
 # Messages per fan-out task and in-process deliveries per consumer task: one transaction each,
 # so a burst of thousands of messages (a points run) is not thousands of tasks.
-FANOUT_CHUNK = 100
-CONSUMER_CHUNK = 100
+FANOUT_CHUNK = 500
+CONSUMER_CHUNK = 500
 
 
 def outbox_messages_enqueue(*, message_ids: list[int]) -> None:

@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from apps.events.services.outbox import outbox_publish
+from apps.events.services.outbox import outbox_publish_many
 from apps.points.models import Award, PointsProfile, Tier, TierChange
 from apps.points.months import months_before
 
@@ -99,8 +99,9 @@ def tier_recalculate(*, user, reason: str, now: datetime | None = None) -> TierC
 @transaction.atomic
 def tiers_recalculate(*, reasons: dict, now: datetime | None = None) -> list[TierChange]:
     """Bring each user's tier up to date (`reasons`: user -> why it is checked); returns the
-    changes. The users' profiles are locked in id order; their points are summed in one query
-    per window, and the profiles whose tier stays are updated in one statement."""
+    changes. The users' profiles are locked in id order, their points summed in one query per
+    window; the profiles, the tier history and the `tier.changed` messages are written in one
+    statement each."""
     tiers = list(Tier.objects.order_by("rank"))
     if not tiers or not reasons:
         return []
@@ -111,63 +112,58 @@ def tiers_recalculate(*, reasons: dict, now: datetime | None = None) -> list[Tie
     profiles = list(PointsProfile.objects.select_for_update().filter(user_id__in=user_ids).order_by("user_id"))
     earned = earned_in_windows(user_ids=user_ids, windows={t.window_months for t in tiers}, now=now)
     by_id = {t.pk: t for t in tiers}
-    kept: list[tuple[int, int]] = []
-    changes = []
+    checked: list[tuple[int, int, int, datetime | None]] = []  # user id, earned, tier id, tier since
+    changes: list[TierChange] = []
+    announced = []
     for profile in profiles:
         tier, points = tier_qualified(
             tiers=tiers, earned=lambda window, pk=profile.user_id: earned.get((window, pk), 0)
         )
         if profile.tier_id == tier.pk:
-            kept.append((profile.user_id, points))
+            checked.append((profile.user_id, points, tier.pk, profile.tier_since))
             continue
-        user = users[profile.user_id]
+        checked.append((profile.user_id, points, tier.pk, now))
+        user, previous = users[profile.user_id], by_id.get(profile.tier_id)
         changes.append(
-            _tier_change(
-                profile=profile,
+            TierChange(
                 user=user,
-                previous=by_id.get(profile.tier_id),
-                tier=tier,
-                earned=points,
-                entry=tiers[0],
+                from_tier=previous,
+                to_tier=tier,
+                effective_at=now,
+                earned_in_window=points,
                 reason=reasons[user],
-                now=now,
             )
         )
-    if kept:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE points_pointsprofile p SET earned_in_window = k.earned, tier_checked_at = %s"
-                " FROM unnest(%s::bigint[], %s::bigint[]) AS k(user_id, earned) WHERE p.user_id = k.user_id",
-                [now, [pk for pk, _ in kept], [points for _, points in kept]],
+        # the first tier a user is placed in (Member) is recorded but not announced
+        if previous is not None or tier.rank > tiers[0].rank:
+            announced.append(
+                _tier_changed_message(user=user, previous=previous, tier=tier, entry=tiers[0], earned=points, now=now)
             )
+    if not checked:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE points_pointsprofile p SET earned_in_window = c.earned, tier_checked_at = %s, tier_id = c.tier_id,"
+            " tier_since = c.since FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::timestamptz[])"
+            " AS c(user_id, earned, tier_id, since) WHERE p.user_id = c.user_id",
+            [now, *map(list, zip(*checked, strict=True))],
+        )
+    TierChange.objects.bulk_create(changes)
+    outbox_publish_many(messages=announced)
     return changes
 
 
-def _tier_change(*, profile, user, previous, tier, earned: int, entry: Tier, reason: str, now) -> TierChange:
-    profile.earned_in_window = earned
-    profile.tier_checked_at = now
-    profile.tier = tier
-    profile.tier_since = now
-    profile.save(update_fields=["earned_in_window", "tier_checked_at", "tier", "tier_since"])
-    change = TierChange.objects.create(
-        user=user, from_tier=previous, to_tier=tier, effective_at=now, earned_in_window=earned, reason=reason
-    )
-    # the first tier a user is placed in (Member) is recorded but not announced
-    if previous is not None or tier.rank > entry.rank:
-        direction = "up" if previous is None or tier.rank > previous.rank else "down"
-        outbox_publish(
-            topic="tier.changed",
-            payload={
-                "userId": user.external_id or str(user.pk),
-                "fromTier": (previous or entry).name,
-                "toTier": tier.name,
-                "direction": direction,
-                "earnedInWindow": earned,
-                "changedAt": now.isoformat(),
-            },
-            user=user,
-        )
-    return change
+def _tier_changed_message(*, user, previous, tier, entry: Tier, earned: int, now: datetime) -> tuple[str, dict, object]:
+    direction = "up" if previous is None or tier.rank > previous.rank else "down"
+    payload = {
+        "userId": user.external_id or str(user.pk),
+        "fromTier": (previous or entry).name,
+        "toTier": tier.name,
+        "direction": direction,
+        "earnedInWindow": earned,
+        "changedAt": now.isoformat(),
+    }
+    return "tier.changed", payload, user
 
 
 def tier_next(*, tier: Tier | None, earned: int) -> tuple[Tier | None, int | None]:
