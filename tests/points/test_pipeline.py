@@ -396,3 +396,27 @@ def test_one_batch_promotes_each_user_once_and_notifies_every_award(
     assert Notification.objects.filter(kind="points.awarded").count() == 4
     assert Notification.objects.filter(user=mei, kind="points.awarded").count() == 2
     assert list(Notification.objects.filter(kind="tier.changed").values_list("user", flat=True)) == [mei.pk]
+
+
+def test_a_transaction_id_twice_in_one_batch_awards_once_and_refuses_a_different_one(
+    world, service_api, django_capture_on_commit_callbacks
+):
+    other = {
+        "userId": "jane",
+        "countryCode": "ID",
+        "amount": {"unitType": "currency_micros", "unitToken": "IDR", "unitCount": 150_000_000_000},
+    }
+    at = timezone.now().isoformat()
+    events = [
+        transaction_event("s-1", transactionId="same-2", completedAt=at),
+        transaction_event("s-2", transactionId="same-2", completedAt=at),
+        transaction_event("s-3", transactionId="same-2", completedAt=at, **other),
+    ]
+    result = _post(service_api(["events:write"]), django_capture_on_commit_callbacks, events)
+
+    assert result["accepted"] == 3
+    assert Award.objects.filter(reference="same-2").count() == 1
+    assert _points("bob") == 15_000 + 180 and _points("jane") == 5_000
+    statuses = dict(InboundEvent.objects.values_list("event_id", "status"))
+    assert (statuses["s-1"], statuses["s-2"], statuses["s-3"]) == ("processed", "processed", "pending")
+    assert "already awarded for a different transaction" in InboundEvent.objects.get(event_id="s-3").last_error

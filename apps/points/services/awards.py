@@ -11,6 +11,7 @@ work done (or rolled back) and does it once.
 
 import json
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -141,16 +142,27 @@ def awards_record(*, transactions: list[TransactionIn]) -> dict[int, KhataError]
     if not awards:
         return failures
     # inserted in reference order, so parallel batches meet on the unique index in one order
-    json_rows_insert(objs=sorted(awards.values(), key=lambda a: a.reference), ignore_conflicts=True)
+    inserted = dict(
+        json_rows_insert(
+            objs=sorted(awards.values(), key=lambda a: a.reference),
+            ignore_conflicts=True,
+            returning=("reference", "id"),
+        )
+    )
+    pending = set(inserted.values())
+    # a transaction id seen before: the same transaction again, or a different one under its id
+    seen = Counter(award.reference for award in awards.values())
+    repeats = [reference for reference, count in seen.items() if count > 1 or reference not in inserted]
     stored = {
         row["reference"]: row
-        for row in Award.objects.filter(
-            source=TRANSACTION_SOURCE, reference__in=[a.reference for a in awards.values()]
-        ).values("id", "reference", "status", *_SAME_TRANSACTION)
+        for row in Award.objects.filter(source=TRANSACTION_SOURCE, reference__in=repeats).values(
+            "id", "reference", "status", *_SAME_TRANSACTION
+        )
     }
-    pending = set()
     for index, award in awards.items():
-        row = stored[award.reference]
+        row = stored.get(award.reference)
+        if row is None:
+            continue
         if any(row[name] != getattr(award, name) for name in _SAME_TRANSACTION):
             failures[index] = TransactionIdReused(
                 f"transactionId '{award.reference}' was already awarded for a different transaction "
