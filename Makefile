@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 KHATA_BIND ?= 127.0.0.1:8000
 export KHATA_BIND
 
-.PHONY: run test setup venv services migrate browser lint check-deploy openapi bench clean
+.PHONY: run test setup venv services migrate browser loadgen lint check-deploy openapi bench clean
 
 run: setup
 	@$(PY) manage.py collectstatic --noinput -v 0
@@ -45,6 +45,13 @@ browser:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium >/dev/null; }
 
+# The HTTP figures of bench/ledger.py come from Debian's wrk (a C load generator that takes little
+# of the CPU it measures); without it the script falls back to Python clients.
+loadgen:
+	@command -v wrk >/dev/null || { echo "installing Debian's wrk for the HTTP benchmark"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q wrk >/dev/null; }
+
 migrate: services
 	@$(PY) manage.py migrate --noinput -v 0
 
@@ -59,7 +66,7 @@ check-deploy: venv
 openapi: venv
 	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
 
-bench: setup
+bench: setup loadgen
 	$(PY) bench/events_ingest.py
 	$(PY) bench/ledger.py
 	$(PY) bench/points.py

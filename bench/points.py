@@ -508,7 +508,8 @@ def _worker_log_lines(logs: Path):
 
 def task_times(logs: Path) -> dict[str, tuple[int, int, float]]:
     """Tasks, items (ids in the arguments) and wall seconds by task name, from the workers'
-    `succeeded in` log lines (the celery logger logs each task at INFO)."""
+    `succeeded in` log lines (the celery logger logs each task at INFO). Celery shortens a long
+    argument list in its log ("..."): items are then unknown (0) for that task name."""
     times: dict[str, tuple[int, int, float]] = {}
     for line in _worker_log_lines(logs):
         if "succeeded in" not in line:
@@ -519,12 +520,15 @@ def task_times(logs: Path) -> dict[str, tuple[int, int, float]]:
             continue
         name = data["name"].rsplit(".", 1)[-1]
         tasks, items, seconds = times.get(name, (0, 0, 0.0))
+        args = data.get("args", "")
+        shortened = "..." in args or items < 0
         times[name] = (
             tasks + 1,
-            items + len(re.findall(r"\d+", data.get("args", ""))),
+            -1 if shortened else items + len(re.findall(r"\d+", args)),
             seconds + float(data["runtime"]),
         )
-    return dict(sorted(times.items(), key=lambda kv: -kv[1][2]))
+    ranked = sorted(times.items(), key=lambda kv: -kv[1][2])
+    return {name: (tasks, max(items, 0), seconds) for name, (tasks, items, seconds) in ranked}
 
 
 def code_version() -> str:
