@@ -17,14 +17,14 @@ class InboundEvent(models.Model):
         PROCESSED = "processed"
         FAILED = "failed"
 
-    event_id = models.CharField(max_length=128, unique=True, help_text="The producer's id; repeats are duplicates.")
-    type = models.CharField(max_length=100, db_index=True)
+    event_id = models.CharField(max_length=128, help_text="The producer's id; repeats are duplicates.")
+    type = models.CharField(max_length=100)
     occurred_at = models.DateTimeField()
     payload = models.JSONField()
     source = models.ForeignKey(
         "identity.ApiClient", null=True, blank=True, on_delete=models.SET_NULL, related_name="inbound_events"
     )
-    batch_token = models.UUIDField(db_index=True, editable=False)
+    batch_token = models.UUIDField(editable=False, help_text="The API batch that stored it.")
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
@@ -41,11 +41,17 @@ class InboundEvent(models.Model):
     class Meta:
         ordering = ["-received_at", "-id"]
         permissions = [("replay_inboundevent", "Can replay failed inbound events")]
+        # Every index is written for each event stored and again when it settles (its status
+        # change cannot be a HOT update): only the ones the API, the workers and the admin read.
+        constraints = [models.UniqueConstraint(fields=["event_id"], name="events_inbound_event_id_unique")]
         indexes = [
             models.Index(
                 fields=["next_attempt_at"],
                 name="events_inbound_pending_due",
                 condition=models.Q(status="pending"),
+            ),
+            models.Index(
+                fields=["type", "-failed_at"], name="events_inbound_failed", condition=models.Q(status="failed")
             ),
         ]
 
@@ -57,7 +63,7 @@ class OutboxMessage(models.Model):
     """A domain change to announce, written in the same transaction as the change."""
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    topic = models.CharField(max_length=100, db_index=True)
+    topic = models.CharField(max_length=100)
     payload = models.JSONField()
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -74,6 +80,7 @@ class OutboxMessage(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["created_at"], name="events_outbox_unrelayed", condition=models.Q(fanned_out_at=None)),
+            models.Index(fields=["topic", "-created_at"], name="events_outbox_topic"),
         ]
 
     def __str__(self) -> str:

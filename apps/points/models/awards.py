@@ -66,7 +66,11 @@ class Award(models.Model):
 
     source = models.CharField(max_length=60, help_text="transaction, or partner:<code>.")
     reference = models.CharField(max_length=128, help_text="The transaction id or the partner's idempotency key.")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="points_awards")
+    # looked up by the (user, transaction_at) index below; a second index on user alone would
+    # only add a write to every award
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="points_awards", db_index=False
+    )
     points = models.BigIntegerField()
     breakdown = models.JSONField(help_text="Every multiplier used, with its source row.")
     country_code = models.CharField(max_length=2, blank=True)
