@@ -120,8 +120,14 @@ class OutboxDelivery(models.Model):
         CANCELLED = "cancelled"
 
     message = models.ForeignKey(OutboxMessage, on_delete=models.CASCADE, related_name="deliveries")
+    # in-process deliveries have no subscription: indexed only where there is one (below)
     subscription = models.ForeignKey(
-        WebhookSubscription, null=True, blank=True, on_delete=models.PROTECT, related_name="deliveries"
+        WebhookSubscription,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="deliveries",
+        db_index=False,
     )
     consumer = models.CharField(max_length=100, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
@@ -155,6 +161,11 @@ class OutboxDelivery(models.Model):
         indexes = [
             models.Index(
                 fields=["next_attempt_at"], name="events_delivery_pending_due", condition=models.Q(status="pending")
+            ),
+            models.Index(
+                fields=["subscription"],
+                name="events_delivery_subscription",
+                condition=models.Q(subscription__isnull=False),
             ),
         ]
 
@@ -229,7 +240,10 @@ class Notification(models.Model):
         DELIVERED = "delivered"
         FAILED = "failed"
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    # found by user through the inbox index, by message through the once-per-message constraint
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications", db_index=False
+    )
     kind = models.CharField(max_length=100)
     language = models.CharField(max_length=8)
     channel = models.CharField(max_length=30)
@@ -239,7 +253,7 @@ class Notification(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     error = models.TextField(blank=True)
     source_message = models.ForeignKey(
-        OutboxMessage, null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications"
+        OutboxMessage, null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications", db_index=False
     )
     created_at = models.DateTimeField(default=timezone.now)
     delivered_at = models.DateTimeField(null=True, blank=True)

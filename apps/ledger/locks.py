@@ -23,7 +23,9 @@ def owner_accounts_lock(*, owner_type: str, owner_ids: list[str], unit_type: str
             [asset.pk, owner_type, sorted(set(owner_ids))],
         )
         ids = sorted(row[0] for row in cursor.fetchall())
-    return [account.pk for account in accounts_lock(ids)]
+    return list(
+        Account.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk").values_list("pk", flat=True)
+    )
 
 
 def owner_accounts_lock_existing(

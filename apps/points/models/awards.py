@@ -79,7 +79,10 @@ class Award(models.Model):
     unit_token = models.CharField(max_length=16, blank=True)
     unit_count = models.BigIntegerField(null=True, blank=True)
     transaction_at = models.DateTimeField()
-    partner = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="awards")
+    # most awards come from transactions: indexed only where there is a partner (below)
+    partner = models.ForeignKey(
+        Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="awards", db_index=False
+    )
     inbound_event = models.ForeignKey(
         "events.InboundEvent", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -104,6 +107,7 @@ class Award(models.Model):
         indexes = [
             models.Index(fields=["user", "transaction_at"], name="points_award_user_time"),
             models.Index(fields=["created_at"], name="points_award_pending", condition=Q(status="pending")),
+            models.Index(fields=["partner"], name="points_award_partner", condition=Q(partner__isnull=False)),
         ]
 
     def __str__(self) -> str:

@@ -93,7 +93,10 @@ def transactions_quote(
     """Price each transaction (by index). Missing configuration or user is a failure of
     that transaction alone."""
     snapshot = snapshot or ConfigSnapshot()
-    users = {u.external_id: u for u in User.objects.filter(external_id__in={t.user_external_id for t in transactions})}
+    users = {
+        u.external_id: u
+        for u in User.objects.filter(external_id__in={t.user_external_id for t in transactions}).only("external_id")
+    }
     quotes: dict[int, tuple[User, Quote]] = {}
     failures: dict[int, KhataError] = {}
     held = tiers_held(
@@ -299,12 +302,18 @@ def _activity_update(awards: list[Award], countries: dict) -> None:
         )
 
 
+# what posting reads of an award and its user (a user row is wide: only what the entry, the
+# expiry date and the stream message need)
+_AWARD_FIELDS = [f.name for f in Award._meta.concrete_fields]
+
+
 def awards_post(*, award_ids: list[int]) -> int:
     """Post pending awards to the ledger, in one transaction; returns how many were posted."""
     with transaction.atomic():
         awards = list(
             Award.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("user", "partner")
+            .only(*_AWARD_FIELDS, "user__external_id", "user__country", "partner__name")
             .filter(pk__in=award_ids, status=Award.Status.PENDING)
             .order_by("pk")
         )
