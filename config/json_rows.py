@@ -30,11 +30,41 @@ def json_rows_insert(*, objs: list, ignore_conflicts: bool = False, returning: t
     `returning` columns of the rows inserted. The instances are not modified."""
     if not objs:
         return []
-    meta = objs[0]._meta
+    fields = _fields(objs[0]._meta)
+    rows = [{f.column: f.get_prep_value(f.pre_save(obj, True)) for f in fields} for obj in objs]
+    return _insert(objs[0]._meta, fields, rows, ignore_conflicts, returning)
+
+
+def json_values_insert(
+    *, model, values: list[dict], ignore_conflicts: bool = False, returning: tuple[str, ...] = ()
+) -> list[tuple]:
+    """The same from plain dicts of field values (by attname, e.g. `message_id`), without
+    building a model instance per row: a field a dict leaves out takes its default, computed
+    once for the whole call (one `now` for every row)."""
+    if not values:
+        return []
+    meta = model._meta
+    fields = _fields(meta)
+    # a field with no default, not nullable and not blank must be given
+    defaults = {f.attname: f.get_default() for f in fields if f.has_default() or f.null or f.blank}
+    rows = []
+    for given in values:
+        row = {}
+        for f in fields:
+            value = given[f.attname] if f.attname in given else defaults[f.attname]
+            row[f.column] = f.get_prep_value(value)
+        rows.append(row)
+    return _insert(meta, fields, rows, ignore_conflicts, returning)
+
+
+def _fields(meta) -> list:
     fields = [f for f in meta.concrete_fields if f is not meta.auto_field]
     if any(getattr(f, "encoder", None) for f in fields):
         raise ValueError(f"{meta.label} has a JSON field with its own encoder; use bulk_create")
-    rows = [{f.column: f.get_prep_value(f.pre_save(obj, True)) for f in fields} for obj in objs]
+    return fields
+
+
+def _insert(meta, fields: list, rows: list[dict], ignore_conflicts: bool, returning: tuple[str, ...]) -> list[tuple]:
     quote = connection.ops.quote_name
     table, columns = quote(meta.db_table), ", ".join(quote(f.column) for f in fields)
     # table and column names come from the model's meta, quoted

@@ -7,7 +7,7 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from apps.events.models import InboundEvent
-from config.json_rows import json_rows_insert
+from config.json_rows import json_rows_insert, json_values_insert
 
 pytestmark = pytest.mark.django_db
 
@@ -53,3 +53,19 @@ def test_conflicts_are_skipped_only_when_asked():
     with pytest.raises(IntegrityError), transaction.atomic():
         json_rows_insert(objs=[_event("dup-1", {}, at), _event("dup-3", {}, at)])
     assert not InboundEvent.objects.filter(event_id="dup-3").exists()
+
+
+def test_plain_values_take_the_model_defaults_and_must_name_required_fields():
+    from apps.events.models import OutboxDelivery, OutboxMessage
+
+    message = OutboxMessage.objects.create(topic="sample.tested", payload={})
+    rows = json_values_insert(
+        model=OutboxDelivery,
+        values=[{"message_id": message.pk, "subscription_id": None, "consumer": name} for name in ("a", "b")],
+        returning=("consumer", "status", "attempts"),
+    )
+    assert sorted(rows) == [("a", "pending", 0), ("b", "pending", 0)]
+    stored = OutboxDelivery.objects.filter(message=message)
+    assert len({d.created_at for d in stored}) == 1  # one `now` for the call
+    with pytest.raises(KeyError):
+        json_values_insert(model=OutboxDelivery, values=[{"consumer": "c"}])  # no message_id

@@ -19,6 +19,7 @@ from apps.events.retry_policy import (
 )
 from apps.events.signing import webhook_secret_generate
 from apps.events.webhooks import webhook_send
+from config.json_rows import json_values_insert
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ def outbox_messages_fanout(*, message_ids: list[int]) -> list[int]:
         messages = list(
             OutboxMessage.objects.select_for_update(skip_locked=True)
             .filter(pk__in=message_ids, fanned_out_at=None)
+            .only("id", "topic", "user_id")
             .order_by("pk")
         )
         if not messages:
@@ -103,15 +105,17 @@ def outbox_messages_fanout(*, message_ids: list[int]) -> list[int]:
         wanted: dict[tuple, bool] = {}
         for message in messages:
             deliveries += [
-                OutboxDelivery(message=message, subscription=s) for s in subscriptions if s.wants(message.topic)
+                {"message_id": message.pk, "subscription_id": s.pk, "consumer": ""}
+                for s in subscriptions
+                if s.wants(message.topic)
             ]
             for consumer in consumers:
                 kind = (consumer.name, message.topic, message.user_id is not None)
                 if kind not in wanted:
                     wanted[kind] = consumer.wants(message=message)
                 if wanted[kind]:
-                    deliveries.append(OutboxDelivery(message=message, consumer=consumer.name))
-        OutboxDelivery.objects.bulk_create(deliveries, ignore_conflicts=True)
+                    deliveries.append({"message_id": message.pk, "subscription_id": None, "consumer": consumer.name})
+        json_values_insert(model=OutboxDelivery, values=deliveries, ignore_conflicts=True)
         OutboxMessage.objects.filter(pk__in=[m.pk for m in messages]).update(fanned_out_at=timezone.now())
         pending = list(
             OutboxDelivery.objects.filter(message__in=messages, status=OutboxDelivery.Status.PENDING).values_list(
@@ -141,18 +145,18 @@ _DELIVERY_FIELDS = ["attempts", "last_status_code", "last_error", "status", "del
 
 
 def _delivery_settle(delivery: OutboxDelivery, *, ok: bool, error: str, status_code, duration_ms: int, now):
-    """Record one try on `delivery` (not saved); returns (outcome, the attempt row to save)."""
+    """Record one try on `delivery` (not saved); returns (outcome, the attempt row's values)."""
     delivery.attempts += 1
     delivery.last_status_code = status_code
     delivery.last_error = error[:ERROR_TEXT_LIMIT]
-    attempt = DeliveryAttempt(
-        delivery=delivery,
-        attempted_at=now,
-        succeeded=ok,
-        status_code=status_code,
-        error=delivery.last_error,
-        duration_ms=duration_ms,
-    )
+    attempt = {
+        "delivery_id": delivery.pk,
+        "attempted_at": now,
+        "succeeded": ok,
+        "status_code": status_code,
+        "error": delivery.last_error,
+        "duration_ms": duration_ms,
+    }
     if ok:
         delivery.status = OutboxDelivery.Status.DELIVERED
         delivery.delivered_at = timezone.now()
@@ -196,7 +200,7 @@ def outbox_delivery_attempt(*, delivery_id: int) -> ProcessOutcome:
         outcome, attempt = _delivery_settle(
             delivery, ok=ok, error=error, status_code=status_code, duration_ms=duration_ms, now=now
         )
-        attempt.save()
+        DeliveryAttempt.objects.create(**attempt)
         delivery.save(update_fields=_DELIVERY_FIELDS)
         return outcome
 
@@ -257,7 +261,7 @@ def outbox_consumer_deliveries_attempt(*, delivery_ids: list[int]) -> dict[int, 
                 )
                 outcomes[delivery.pk] = outcome
                 attempts.append(attempt)
-        DeliveryAttempt.objects.bulk_create(attempts)
+        json_values_insert(model=DeliveryAttempt, values=attempts)
         _deliveries_save(deliveries)
     return outcomes
 

@@ -302,9 +302,9 @@ def _activity_update(awards: list[Award], countries: dict) -> None:
         )
 
 
-# what posting reads of an award and its user (a user row is wide: only what the entry, the
-# expiry date and the stream message need)
-_AWARD_FIELDS = [f.name for f in Award._meta.concrete_fields]
+# what posting reads of an award and its user: not the breakdown (a JSON document per award) and,
+# of the wide user row, only what the entry, the expiry date and the stream message need
+_AWARD_FIELDS = [f.name for f in Award._meta.concrete_fields if f.name != "breakdown"]
 
 
 def awards_post(*, award_ids: list[int]) -> int:
