@@ -21,8 +21,14 @@ class InboundEvent(models.Model):
     type = models.CharField(max_length=100)
     occurred_at = models.DateTimeField()
     payload = models.JSONField()
+    # indexed below without the LIKE index Django adds for a text key
     source = models.ForeignKey(
-        "identity.ApiClient", null=True, blank=True, on_delete=models.SET_NULL, related_name="inbound_events"
+        "identity.ApiClient",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="inbound_events",
+        db_index=False,
     )
     batch_token = models.UUIDField(editable=False, help_text="The API batch that stored it.")
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -34,8 +40,9 @@ class InboundEvent(models.Model):
     failed_at = models.DateTimeField(null=True, blank=True)
     replay_count = models.PositiveIntegerField(default=0)
     last_replayed_at = models.DateTimeField(null=True, blank=True)
+    # indexed below only where set (few events are ever replayed)
     last_replayed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
 
     class Meta:
@@ -52,6 +59,12 @@ class InboundEvent(models.Model):
             ),
             models.Index(
                 fields=["type", "-failed_at"], name="events_inbound_failed", condition=models.Q(status="failed")
+            ),
+            models.Index(fields=["source"], name="events_inbound_source"),
+            models.Index(
+                fields=["last_replayed_by"],
+                name="events_inbound_replayed_by",
+                condition=models.Q(last_replayed_by__isnull=False),
             ),
         ]
 

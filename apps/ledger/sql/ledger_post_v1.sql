@@ -411,12 +411,17 @@ BEGIN
   UPDATE khata_batch_entry e SET op_id = c.id, status = 'claimed' FROM claimed c WHERE c.entry_id = e.entry_id;
   UPDATE khata_batch_entry SET status = 'existing' WHERE status IS NULL;
 
-  UPDATE khata_batch_leg l SET account_id = a.id, is_owner = true FROM ledger_account a
-   WHERE l.system IS NULL AND a.system_name = '' AND a.owner_type = l.owner_type AND a.owner_id = l.owner_id
-     AND a.asset_id = l.asset_id;
   -- The batch tables have no statistics, so the planner cannot tell a batch from a ledger table:
   -- lookups in ledger tables are written as index probes (a scalar subquery, or LATERAL ... LIMIT 1)
   -- so that no plan scans a whole ledger table, a cost that would grow with the ledger.
+  -- Owner accounts: one probe of the owner index per leg (as a join, the planner took the batch
+  -- for a few rows and scanned every owner account once per leg). Those not found yet are
+  -- created below.
+  UPDATE khata_batch_leg l SET account_id = (SELECT a.id FROM ledger_account a
+                                              WHERE a.system_name = '' AND a.owner_type = l.owner_type
+                                                AND a.owner_id = l.owner_id AND a.asset_id = l.asset_id LIMIT 1),
+                               is_owner = true
+   WHERE l.system IS NULL;
   -- A batch names a few system accounts: each is looked up once (system_name <> '' lets the
   -- lookup use the partial unique index).
   WITH d AS MATERIALIZED (
