@@ -3,8 +3,12 @@
 from apps.ledger.models import Account
 
 
+def _locking(account_ids: list[int]):
+    return Account.objects.select_for_update(no_key=True).filter(pk__in=account_ids).order_by("pk")
+
+
 def accounts_lock(account_ids: list[int]) -> list[Account]:
-    return list(Account.objects.select_for_update(no_key=True).filter(pk__in=account_ids).order_by("pk"))
+    return list(_locking(account_ids))
 
 
 def owner_accounts_lock(*, owner_type: str, owner_ids: list[str], unit_type: str, unit_token: str) -> list[int]:
@@ -23,9 +27,7 @@ def owner_accounts_lock(*, owner_type: str, owner_ids: list[str], unit_type: str
             [asset.pk, owner_type, sorted(set(owner_ids))],
         )
         ids = sorted(row[0] for row in cursor.fetchall())
-    return list(
-        Account.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk").values_list("pk", flat=True)
-    )
+    return list(_locking(ids).values_list("pk", flat=True))
 
 
 def owner_accounts_lock_existing(

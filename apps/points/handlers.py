@@ -7,6 +7,7 @@ dead-lettered for Support to replay once the configuration is fixed — never aw
 guessed multiplier.
 """
 
+import re
 import time
 from datetime import timedelta
 
@@ -26,6 +27,7 @@ from apps.points.services import awards_record, transaction_in
 # Countries are few and rarely change; payload validation reads them from memory.
 # A producer's clock may run a little ahead of ours; beyond this a completion time is refused.
 CLOCK_SKEW = timedelta(minutes=5)
+COUNTRY_CODE = re.compile(r"^[A-Z]{2}$")
 _COUNTRY_CACHE_SECONDS = 30
 _countries: dict = {"loaded_at": 0.0, "currency": {}}
 
@@ -56,7 +58,7 @@ class TransactionCompletedPayload(StrictSerializer):
     transaction_id = serializers.CharField(max_length=128)
     user_id = serializers.CharField(max_length=64)
     country_code = serializers.RegexField(
-        r"^[A-Z]{2}$", error_messages={"invalid": "Use an ISO 3166-1 alpha-2 code, e.g. SG."}
+        COUNTRY_CODE, error_messages={"invalid": "Use an ISO 3166-1 alpha-2 code, e.g. SG."}
     )
     vertical = serializers.CharField(max_length=40, validators=[CODE_VALIDATOR])
     payment_type = serializers.CharField(max_length=40, validators=[CODE_VALIDATOR])
@@ -111,7 +113,7 @@ def transaction_completed_fast(payload: dict) -> dict | None:
     if None in data.values() or None in data["amount"].values():
         return None
     code = data["country_code"]
-    if len(code) != 2 or not code.isalpha() or not code.isupper():
+    if not COUNTRY_CODE.search(code):
         return None
     if data["completed_at"] > timezone.now() + CLOCK_SKEW:
         return None

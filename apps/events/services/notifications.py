@@ -16,6 +16,11 @@ TITLE_LIMIT = 200
 
 def notification_template_pick(*, kind: str, language: str) -> NotificationTemplate | None:
     templates = {t.language: t for t in NotificationTemplate.objects.filter(kind=kind, is_active=True)}
+    return _in_language(templates, language)
+
+
+def _in_language(templates: dict[str, NotificationTemplate], language: str) -> NotificationTemplate | None:
+    """The template in the user's language, else in the default one."""
     return templates.get(language) or templates.get(DEFAULT_LANGUAGE)
 
 
@@ -88,13 +93,12 @@ def notifications_for_messages(*, messages) -> None:
     """The same for a chunk of messages: the templates read once, the notifications written in
     one INSERT (one already sent for a message on a channel is skipped, as above)."""
     messages = [m for m in messages if m.user_id is not None]
-    templates: dict[tuple[str, str], NotificationTemplate] = {}
+    by_kind: dict[str, dict[str, NotificationTemplate]] = {}
     for template in NotificationTemplate.objects.filter(kind__in={m.topic for m in messages}, is_active=True):
-        templates[(template.kind, template.language)] = template
+        by_kind.setdefault(template.kind, {})[template.language] = template
     notifications = []
     for message in messages:
-        language = message.user.language or DEFAULT_LANGUAGE
-        template = templates.get((message.topic, language)) or templates.get((message.topic, DEFAULT_LANGUAGE))
+        template = _in_language(by_kind.get(message.topic, {}), message.user.language or DEFAULT_LANGUAGE)
         if template is not None:
             notifications += _notifications_render(
                 user=message.user,
