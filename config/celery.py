@@ -1,7 +1,8 @@
+import gc
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -21,3 +22,11 @@ def _database_connections_tidy(sender=None, task=None, **kwargs) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+@worker_process_init.connect
+def _heap_freeze(**kwargs) -> None:
+    """A worker process starts with Django, the apps and every task module loaded: objects that
+    live as long as the process. Frozen, the garbage collector no longer walks them on each full
+    collection (about 70 ms each, several per thousand awards, before)."""
+    gc.freeze()

@@ -1,6 +1,7 @@
 """Gunicorn settings: JSON logs like the rest of Khata. Requests are logged by Django
 (with the request id), so gunicorn keeps no access log of its own."""
 
+import gc
 import os
 
 bind = os.environ.get("KHATA_BIND", "127.0.0.1:8000")
@@ -23,3 +24,12 @@ logconfig_dict = {
         "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
+
+
+def post_worker_init(worker) -> None:  # noqa: ARG001 - gunicorn hook signature
+    """Load every view now, then freeze what is loaded: the garbage collector no longer walks
+    objects that live as long as the worker on each full collection (see config/celery.py)."""
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018 - imports the URL conf and its views
+    gc.freeze()

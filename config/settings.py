@@ -235,7 +235,6 @@ CELERY_TASK_ROUTES = {
     for name in (
         "outbox_messages_fanout_task",
         "outbox_message_fanout_task",
-        "outbox_consumer_deliveries_task",
         "outbox_delivery_attempt_task",
     )
 }

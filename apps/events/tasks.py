@@ -11,7 +11,6 @@ from apps.events.services.inbound import (
     inbound_events_process_batch,
 )
 from apps.events.services.outbox import (
-    outbox_consumer_deliveries_attempt,
     outbox_deliveries_enqueue,
     outbox_delivery_attempt,
     outbox_due,
@@ -50,15 +49,6 @@ def outbox_messages_fanout_task(message_ids: list[int]) -> int:
 @shared_task(acks_late=True)
 def outbox_message_fanout_task(message_id: int) -> int:
     return len(outbox_messages_fanout(message_ids=[message_id]))
-
-
-@shared_task(acks_late=True)
-def outbox_consumer_deliveries_task(delivery_ids: list[int]) -> list[str]:
-    outcomes = outbox_consumer_deliveries_attempt(delivery_ids=delivery_ids)
-    for delivery_id, outcome in outcomes.items():
-        if outcome.status == "retry":
-            _schedule_retry(outbox_delivery_attempt_task, delivery_id, outcome.retry_in)
-    return [outcome.status for outcome in outcomes.values()]
 
 
 @shared_task(acks_late=True)

@@ -1,5 +1,6 @@
-"""Consumers that take a chunk of messages at once (consume_many): the same exactly-once effect
-as one message at a time, and a failing chunk falls back to one by one."""
+"""In-process consumers run at fan-out. One that takes a chunk of messages at once (consume_many)
+has the same exactly-once effect as one message at a time, and a failing chunk falls back to one
+by one."""
 
 import pytest
 from django.db import transaction
@@ -7,8 +8,9 @@ from django.db import transaction
 from apps.events.models import DeliveryAttempt, OutboxDelivery
 from apps.events.registry import outbox_consumer_register, outbox_consumer_unregister
 from apps.events.services.outbox import outbox_publish_many
-from apps.events.tasks import outbox_consumer_deliveries_task
+from apps.events.tasks import outbox_delivery_attempt_task, outbox_messages_fanout_task
 from apps.identity.models import User
+from tests.events.conftest import make_due
 from tests.factories.identity import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -57,9 +59,13 @@ def test_a_chunk_is_consumed_in_one_call_and_every_delivery_is_settled(
     assert sorted(deliveries.values_list("status", flat=True)) == ["delivered"] * 5
     assert all(d.attempts == 1 and d.delivered_at is not None for d in deliveries)
     assert DeliveryAttempt.objects.filter(delivery__in=deliveries, succeeded=True).count() == 5
-    # a task delivered again by the broker finds nothing left to do
-    outbox_consumer_deliveries_task([d.pk for d in deliveries])
+    # tasks delivered again by the broker find nothing left to do
+    outbox_messages_fanout_task(ids)
+    for delivery in deliveries:
+        outbox_delivery_attempt_task(delivery.pk)
     assert len(calls["many"]) == 1
+    assert calls["one"] == []
+    assert OutboxDelivery.objects.filter(consumer="test-chunks").count() == 5
 
 
 def test_a_failing_chunk_leaves_nothing_and_each_message_is_tried_alone(
@@ -85,3 +91,11 @@ def test_a_failing_chunk_leaves_nothing_and_each_message_is_tried_alone(
     assert statuses == {ids[0]: "delivered", ids[1]: "delivered", ids[2]: "pending", ids[3]: "delivered"}
     failed = OutboxDelivery.objects.get(message_id=ids[2], consumer="test-chunks")
     assert failed.attempts == 1 and "this message fails" in failed.last_error
+    assert failed.next_attempt_at > failed.created_at  # retried later, by the delivery task
+
+    behaviour["one_fails_for"] = None
+    make_due(failed)
+    outbox_delivery_attempt_task(failed.pk)
+    failed.refresh_from_db()
+    assert failed.status == "delivered" and failed.attempts == 2
+    assert list(failed.attempt_log.order_by("pk").values_list("succeeded", flat=True)) == [False, True]

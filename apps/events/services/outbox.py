@@ -19,7 +19,7 @@ from apps.events.retry_policy import (
 )
 from apps.events.signing import webhook_secret_generate
 from apps.events.webhooks import webhook_send
-from config.json_rows import json_values_insert
+from config.json_rows import json_rows_insert, json_values_insert
 
 logger = logging.getLogger(__name__)
 
@@ -59,10 +59,9 @@ def outbox_publish_many(*, messages: list[tuple[str, dict, object]]) -> list[int
     return ids
 
 
-# Messages per fan-out task and in-process deliveries per consumer task: one transaction each,
-# so a burst of thousands of messages (a points run) is not thousands of tasks.
+# Messages per fan-out task: one transaction each, so a burst of thousands of messages (a points
+# run) is not thousands of tasks.
 FANOUT_CHUNK = 500
-CONSUMER_CHUNK = 500
 
 
 def outbox_messages_enqueue(*, message_ids: list[int]) -> None:
@@ -78,33 +77,37 @@ def outbox_deliveries_enqueue(*, delivery_ids: list[int]) -> None:
     tasks_publish(outbox_delivery_attempt_task, delivery_ids)
 
 
-def outbox_consumer_deliveries_enqueue(*, delivery_ids: list[int]) -> None:
-    from apps.events.tasks import outbox_consumer_deliveries_task
+def _delivery_retries_schedule(retries: list[tuple[int, int]]) -> None:
+    from apps.events.tasks import outbox_delivery_attempt_task
 
-    chunks = [delivery_ids[i : i + CONSUMER_CHUNK] for i in range(0, len(delivery_ids), CONSUMER_CHUNK)]
-    tasks_publish(outbox_consumer_deliveries_task, chunks)
+    for delivery_id, delay in retries:
+        tasks_publish(outbox_delivery_attempt_task, [delivery_id], countdown=delay)
 
 
 def outbox_messages_fanout(*, message_ids: list[int]) -> list[int]:
-    """Create one delivery per interested webhook subscriber and in-process consumer, for
-    many messages in one transaction; returns the pending delivery ids."""
+    """Relay many messages in one transaction: one delivery per interested webhook subscriber
+    and in-process consumer. In-process consumers run here, in this transaction (one with
+    consume_many takes its share of the chunk at once), so their deliveries are written already
+    settled, with their effects; one whose consumer failed is written pending with its retry
+    time. Returns the ids of the deliveries left pending."""
     with transaction.atomic():
         messages = list(
-            OutboxMessage.objects.select_for_update(skip_locked=True)
+            OutboxMessage.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("user")
             .filter(pk__in=message_ids, fanned_out_at=None)
-            .only("id", "topic", "user_id")
             .order_by("pk")
         )
         if not messages:
             return []
         subscriptions = list(WebhookSubscription.objects.filter(is_active=True))
         consumers = outbox_consumers()
-        deliveries = []
+        webhook_rows = []
+        by_consumer: dict[str, list[OutboxMessage]] = {}
         # a consumer's interest depends on the topic and whether the message concerns a user
         # (see OutboxConsumer.wants): asked once per kind of message in the batch
         wanted: dict[tuple, bool] = {}
         for message in messages:
-            deliveries += [
+            webhook_rows += [
                 {"message_id": message.pk, "subscription_id": s.pk, "consumer": ""}
                 for s in subscriptions
                 if s.wants(message.topic)
@@ -114,19 +117,59 @@ def outbox_messages_fanout(*, message_ids: list[int]) -> list[int]:
                 if kind not in wanted:
                     wanted[kind] = consumer.wants(message=message)
                 if wanted[kind]:
-                    deliveries.append({"message_id": message.pk, "subscription_id": None, "consumer": consumer.name})
-        json_values_insert(model=OutboxDelivery, values=deliveries, ignore_conflicts=True)
-        OutboxMessage.objects.filter(pk__in=[m.pk for m in messages]).update(fanned_out_at=timezone.now())
-        pending = list(
-            OutboxDelivery.objects.filter(message__in=messages, status=OutboxDelivery.Status.PENDING).values_list(
-                "id", "subscription_id"
+                    by_consumer.setdefault(consumer.name, []).append(message)
+        webhook_ids = [
+            row[0]
+            for row in json_values_insert(
+                model=OutboxDelivery, values=webhook_rows, ignore_conflicts=True, returning=("id",)
             )
-        )
-        webhook_ids = [pk for pk, subscription in pending if subscription]
-        consumer_ids = [pk for pk, subscription in pending if not subscription]
+        ]
+        retries = _consumers_run(by_consumer, now=timezone.now())
+        OutboxMessage.objects.filter(pk__in=[m.pk for m in messages]).update(fanned_out_at=timezone.now())
         transaction.on_commit(lambda: outbox_deliveries_enqueue(delivery_ids=webhook_ids))
-        transaction.on_commit(lambda: outbox_consumer_deliveries_enqueue(delivery_ids=consumer_ids))
-        return [pk for pk, _ in pending]
+        transaction.on_commit(lambda: _delivery_retries_schedule(retries))
+        return webhook_ids + [delivery_id for delivery_id, _ in retries]
+
+
+def _consumers_run(by_consumer: dict[str, list[OutboxMessage]], *, now) -> list[tuple[int, int]]:
+    """Each consumer's first try at its messages, and their deliveries written as it ended
+    (delivered, or pending with a retry time), each with its attempt. Returns the deliveries to
+    retry, with their delays in seconds."""
+    deliveries: list[OutboxDelivery] = []
+    attempts = []
+    retries = []
+    for name in sorted(by_consumer):
+        # consumers lock per-user rows (e.g. a points profile): one order everywhere, by user
+        group = [
+            OutboxDelivery(message=m, consumer=name, created_at=now, next_attempt_at=now)
+            for m in sorted(by_consumer[name], key=lambda m: (m.user_id or 0, m.pk))
+        ]
+        started = time.monotonic()
+        together = _consumed_together(name, group)
+        shared_ms = int((time.monotonic() - started) * 1000 / len(group))
+        for delivery in group:
+            if together:
+                ok, error, duration_ms = True, "", shared_ms
+            else:
+                started = time.monotonic()
+                ok, error = _consume(delivery)
+                duration_ms = int((time.monotonic() - started) * 1000)
+            outcome, attempt = _delivery_settle(
+                delivery, ok=ok, error=error, status_code=None, duration_ms=duration_ms, now=now
+            )
+            deliveries.append(delivery)
+            attempts.append(attempt)
+            if outcome.status == "retry":
+                retries.append((delivery, outcome.retry_in))
+    # no conflict is possible (the messages are locked and not fanned out yet); one would roll
+    # the consumers' effects back with this transaction rather than skip its delivery
+    ids = json_rows_insert(objs=deliveries, returning=("id",))
+    for attempt, (delivery_id,) in zip(attempts, ids, strict=True):
+        attempt["delivery_id"] = delivery_id
+    for delivery, (delivery_id,) in zip(deliveries, ids, strict=True):
+        delivery.pk = delivery_id
+    json_values_insert(model=DeliveryAttempt, values=attempts)
+    return [(delivery.pk, delay) for delivery, delay in retries]
 
 
 def _consume(delivery: OutboxDelivery) -> tuple[bool, str]:
@@ -218,74 +261,6 @@ def _consumed_together(consumer_name: str, deliveries: list[OutboxDelivery]) -> 
         logger.exception("consumer %s failed on a chunk of %d; trying one by one", consumer_name, len(deliveries))
         return False
     return True
-
-
-def outbox_consumer_deliveries_attempt(*, delivery_ids: list[int]) -> dict[int, ProcessOutcome]:
-    """Try many in-process consumer deliveries in one transaction. A consumer with consume_many
-    takes its share of the chunk at once; otherwise (or when that fails) each delivery runs in its
-    own savepoint. Either way a consumer's effects commit with the delivered status, exactly once."""
-    outcomes: dict[int, ProcessOutcome] = {}
-    with transaction.atomic():
-        now = timezone.now()
-        deliveries = list(
-            OutboxDelivery.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("message", "message__user")
-            .filter(
-                pk__in=delivery_ids,
-                status=OutboxDelivery.Status.PENDING,
-                subscription__isnull=True,
-                next_attempt_at__lte=now + EARLY_ARRIVAL_SLACK,
-            )
-            .order_by("pk")
-        )
-        # consumers lock per-user rows (e.g. a points profile): one order everywhere, by user
-        deliveries.sort(key=lambda d: (d.message.user_id or 0, d.pk))
-        by_consumer: dict[str, list[OutboxDelivery]] = {}
-        for delivery in deliveries:
-            by_consumer.setdefault(delivery.consumer, []).append(delivery)
-        attempts = []
-        for name in sorted(by_consumer):
-            group = by_consumer[name]
-            started = time.monotonic()
-            together = _consumed_together(name, group)
-            shared_ms = int((time.monotonic() - started) * 1000 / len(group))
-            for delivery in group:
-                if together:
-                    ok, error, duration_ms = True, "", shared_ms
-                else:
-                    started = time.monotonic()
-                    ok, error = _consume(delivery)
-                    duration_ms = int((time.monotonic() - started) * 1000)
-                outcome, attempt = _delivery_settle(
-                    delivery, ok=ok, error=error, status_code=None, duration_ms=duration_ms, now=now
-                )
-                outcomes[delivery.pk] = outcome
-                attempts.append(attempt)
-        json_values_insert(model=DeliveryAttempt, values=attempts)
-        _deliveries_save(deliveries)
-    return outcomes
-
-
-def _deliveries_save(deliveries: list[OutboxDelivery]) -> None:
-    """Delivered ones (the common case) in one UPDATE from arrays; bulk_update's CASE per row is
-    slow. The others (retry, failed) keep their own fields."""
-    delivered = [d for d in deliveries if d.status == OutboxDelivery.Status.DELIVERED]
-    if delivered:
-        with transaction.get_connection().cursor() as cursor:
-            cursor.execute(
-                "UPDATE events_outboxdelivery d SET status = %s, attempts = u.attempts, delivered_at = u.at,"
-                " last_error = '', last_status_code = NULL"
-                " FROM unnest(%s::bigint[], %s::int[], %s::timestamptz[]) AS u(id, attempts, at) WHERE d.id = u.id",
-                [
-                    OutboxDelivery.Status.DELIVERED,
-                    [d.pk for d in delivered],
-                    [d.attempts for d in delivered],
-                    [d.delivered_at for d in delivered],
-                ],
-            )
-    others = [d for d in deliveries if d.status != OutboxDelivery.Status.DELIVERED]
-    if others:
-        OutboxDelivery.objects.bulk_update(others, _DELIVERY_FIELDS)
 
 
 @transaction.atomic
