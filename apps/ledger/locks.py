@@ -22,9 +22,12 @@ def owner_accounts_lock(*, owner_type: str, owner_ids: list[str], unit_type: str
 
     asset = asset_get(unit_type, unit_token)
     with connection.cursor() as cursor:
+        # an index probe per owner; the function (which creates a missing account) only for misses
         cursor.execute(
-            "SELECT khata_ledger_account(%s, %s, o, '') FROM unnest(%s::text[]) AS o ORDER BY o",
-            [asset.pk, owner_type, sorted(set(owner_ids))],
+            "SELECT coalesce((SELECT a.id FROM ledger_account a WHERE a.system_name = '' AND a.owner_type = %s"
+            " AND a.owner_id = o AND a.asset_id = %s), khata_ledger_account(%s, %s, o, ''))"
+            " FROM unnest(%s::text[]) AS o ORDER BY o",
+            [owner_type, asset.pk, asset.pk, owner_type, sorted(set(owner_ids))],
         )
         ids = sorted(row[0] for row in cursor.fetchall())
     return list(_locking(ids).values_list("pk", flat=True))

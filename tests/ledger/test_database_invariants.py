@@ -62,3 +62,18 @@ def test_posting_must_be_in_its_accounts_asset():
             "INSERT INTO ledger_posting (entry_id, account_id, asset_id, amount, effective_at) VALUES (%s, %s, %s, 1, now())",
             [posting.entry_id, posting.account_id, other_asset],
         )
+
+
+def test_one_posting_in_the_wrong_asset_fails_a_many_row_insert():
+    funded(100)
+    posting = Posting.objects.filter(amount__gt=0).first()
+    other_asset = 1 if posting.asset_id != 1 else 2
+
+    with pytest.raises(DatabaseError, match="asset"), transaction.atomic():
+        _sql(
+            "INSERT INTO ledger_posting (entry_id, account_id, asset_id, amount, effective_at)"
+            " VALUES (%s, %s, %s, 1, now()), (%s, %s, %s, -1, now()), (%s, %s, %s, 1, now())",
+            [posting.entry_id, posting.account_id, posting.asset_id] * 2
+            + [posting.entry_id, posting.account_id, other_asset],
+        )
+    assert Posting.objects.filter(entry_id=posting.entry_id).count() == 2

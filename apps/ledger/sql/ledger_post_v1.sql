@@ -1,6 +1,6 @@
 -- Khata ledger: database-side invariants and the posting path.
 -- Installed by migration ledger.0003. Every statement is idempotent (CREATE OR REPLACE, DROP ... IF
--- EXISTS), so a change to this file ships with a migration that applies it again (ledger.0007).
+-- EXISTS), so a change to this file ships with a migration that applies it again (ledger.0009).
 
 CREATE OR REPLACE FUNCTION khata_ledger_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -31,18 +31,25 @@ DROP TRIGGER IF EXISTS ledger_asset_undeletable ON ledger_asset;
 CREATE TRIGGER ledger_asset_undeletable BEFORE DELETE ON ledger_asset
   FOR EACH ROW EXECUTE FUNCTION khata_ledger_immutable();
 
--- A posting's asset is its account's asset.
-CREATE OR REPLACE FUNCTION khata_ledger_posting_asset() RETURNS trigger LANGUAGE plpgsql AS $$
+-- A posting's asset is its account's asset: checked once per INSERT statement over all its rows
+-- (a batch writes a thousand postings in one statement; a trigger per row cost a tenth of its time).
+DROP TRIGGER IF EXISTS ledger_posting_asset ON ledger_posting;
+DROP FUNCTION IF EXISTS khata_ledger_posting_asset();
+CREATE OR REPLACE FUNCTION khata_ledger_postings_asset() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  v_bad record;
 BEGIN
-  IF NOT EXISTS (SELECT 1 FROM ledger_account WHERE id = NEW.account_id AND asset_id = NEW.asset_id) THEN
-    RAISE EXCEPTION 'posting asset % differs from account %''s asset', NEW.asset_id, NEW.account_id
+  SELECT n.account_id, n.asset_id INTO v_bad FROM khata_new_postings n
+   WHERE NOT EXISTS (SELECT 1 FROM ledger_account a WHERE a.id = n.account_id AND a.asset_id = n.asset_id)
+   LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'posting asset % differs from account %''s asset', v_bad.asset_id, v_bad.account_id
       USING ERRCODE = 'check_violation';
   END IF;
-  RETURN NEW;
+  RETURN NULL;
 END $$;
-DROP TRIGGER IF EXISTS ledger_posting_asset ON ledger_posting;
-CREATE TRIGGER ledger_posting_asset BEFORE INSERT ON ledger_posting
-  FOR EACH ROW EXECUTE FUNCTION khata_ledger_posting_asset();
+CREATE TRIGGER ledger_posting_asset AFTER INSERT ON ledger_posting REFERENCING NEW TABLE AS khata_new_postings
+  FOR EACH STATEMENT EXECUTE FUNCTION khata_ledger_postings_asset();
 
 -- Every entry's postings sum to zero per asset, checked at commit.
 CREATE OR REPLACE FUNCTION khata_ledger_entry_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
