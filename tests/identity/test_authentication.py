@@ -149,3 +149,22 @@ def test_session_login_authenticates_me_endpoint(api):
 
     assert response.status_code == 200
     assert response.json()["username"] == user.username
+
+
+def test_the_authenticated_client_is_the_stored_row_with_every_field():
+    from apps.identity.authentication import _client_for_key
+
+    client, key = api_client_create(name="svc", scopes=["events:write", "ledger:read"])
+    ApiClient.objects.filter(pk=client.pk).update(
+        expiry_date=timezone.now() + timedelta(days=3), last_used_at=timezone.now(), description="crm"
+    )
+
+    found = _client_for_key(key)
+
+    stored = ApiClient.objects.get(pk=client.pk)
+    assert found is not None and found._state.adding is False
+    for field in ApiClient._meta.concrete_fields:
+        assert getattr(found, field.attname) == getattr(stored, field.attname), field.name
+    assert found.scopes == ["events:write", "ledger:read"] and found.has_scope("ledger:read")
+    assert found.expiry_date.tzinfo is not None and not found.has_expired
+    assert _client_for_key(f"{client.prefix}.{'x' * 32}") is None
