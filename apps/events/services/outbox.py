@@ -19,7 +19,7 @@ from apps.events.retry_policy import (
 )
 from apps.events.signing import webhook_secret_generate
 from apps.events.webhooks import webhook_send
-from config.json_rows import json_rows_insert, json_values_insert
+from config.json_rows import json_values_insert
 
 logger = logging.getLogger(__name__)
 
@@ -135,41 +135,53 @@ def _consumers_run(by_consumer: dict[str, list[OutboxMessage]], *, now) -> list[
     """Each consumer's first try at its messages, and their deliveries written as it ended
     (delivered, or pending with a retry time), each with its attempt. Returns the deliveries to
     retry, with their delays in seconds."""
-    deliveries: list[OutboxDelivery] = []
-    attempts = []
-    retries = []
+    rows: list[dict] = []
+    attempts: list[dict] = []
+    retry_in: dict[int, int] = {}  # row index -> delay
     for name in sorted(by_consumer):
         # consumers lock per-user rows (e.g. a points profile): one order everywhere, by user
-        group = [
-            OutboxDelivery(message=m, consumer=name, created_at=now, next_attempt_at=now)
-            for m in sorted(by_consumer[name], key=lambda m: (m.user_id or 0, m.pk))
-        ]
+        messages = sorted(by_consumer[name], key=lambda m: (m.user_id or 0, m.pk))
         started = time.monotonic()
-        together = _consumed_together(name, group)
-        shared_ms = int((time.monotonic() - started) * 1000 / len(group))
-        for delivery in group:
-            if together:
-                ok, error, duration_ms = True, "", shared_ms
-            else:
-                started = time.monotonic()
-                ok, error = _consume(delivery)
-                duration_ms = int((time.monotonic() - started) * 1000)
+        if _consumed_together(name, messages):
+            # the common case, written as plain rows: no model instance per delivery
+            shared_ms = int((time.monotonic() - started) * 1000 / len(messages))
+            delivered_at = timezone.now()
+            for message in messages:
+                rows.append(
+                    {
+                        "message_id": message.pk,
+                        "consumer": name,
+                        "status": OutboxDelivery.Status.DELIVERED,
+                        "attempts": 1,
+                        "next_attempt_at": now,
+                        "created_at": now,
+                        "delivered_at": delivered_at,
+                    }
+                )
+                attempts.append({"attempted_at": now, "succeeded": True, "error": "", "duration_ms": shared_ms})
+            continue
+        for message in messages:
+            delivery = OutboxDelivery(message=message, consumer=name, created_at=now, next_attempt_at=now)
+            started = time.monotonic()
+            ok, error = _consume(delivery)
+            duration_ms = int((time.monotonic() - started) * 1000)
             outcome, attempt = _delivery_settle(
                 delivery, ok=ok, error=error, status_code=None, duration_ms=duration_ms, now=now
             )
-            deliveries.append(delivery)
-            attempts.append(attempt)
             if outcome.status == "retry":
-                retries.append((delivery, outcome.retry_in))
+                retry_in[len(rows)] = outcome.retry_in
+            rows.append({f.attname: getattr(delivery, f.attname) for f in _DELIVERY_ROW_FIELDS})
+            attempts.append(attempt)
     # no conflict is possible (the messages are locked and not fanned out yet); one would roll
     # the consumers' effects back with this transaction rather than skip its delivery
-    ids = json_rows_insert(objs=deliveries, returning=("id",))
-    for attempt, (delivery_id,) in zip(attempts, ids, strict=True):
+    ids = [row[0] for row in json_values_insert(model=OutboxDelivery, values=rows, returning=("id",))]
+    for attempt, delivery_id in zip(attempts, ids, strict=True):
         attempt["delivery_id"] = delivery_id
-    for delivery, (delivery_id,) in zip(deliveries, ids, strict=True):
-        delivery.pk = delivery_id
     json_values_insert(model=DeliveryAttempt, values=attempts)
-    return [(delivery.pk, delay) for delivery, delay in retries]
+    return [(ids[index], delay) for index, delay in retry_in.items()]
+
+
+_DELIVERY_ROW_FIELDS = [f for f in OutboxDelivery._meta.concrete_fields if not f.primary_key]
 
 
 def _consume(delivery: OutboxDelivery) -> tuple[bool, str]:
@@ -248,17 +260,17 @@ def outbox_delivery_attempt(*, delivery_id: int) -> ProcessOutcome:
         return outcome
 
 
-def _consumed_together(consumer_name: str, deliveries: list[OutboxDelivery]) -> bool:
-    """Run a consumer's consume_many over its deliveries in one savepoint; False when it has
-    none, or when it failed (then nothing of it stays and each delivery is tried alone)."""
+def _consumed_together(consumer_name: str, messages: list[OutboxMessage]) -> bool:
+    """Run a consumer's consume_many over its messages in one savepoint; False when it has
+    none, or when it failed (then nothing of it stays and each message is tried alone)."""
     consumer = outbox_consumer_get(consumer_name)
-    if consumer is None or consumer.consume_many is None or len(deliveries) < 2:
+    if consumer is None or consumer.consume_many is None or len(messages) < 2:
         return False
     try:
         with transaction.atomic():
-            consumer.consume_many(messages=[d.message for d in deliveries])
+            consumer.consume_many(messages=messages)
     except Exception:
-        logger.exception("consumer %s failed on a chunk of %d; trying one by one", consumer_name, len(deliveries))
+        logger.exception("consumer %s failed on a chunk of %d; trying one by one", consumer_name, len(messages))
         return False
     return True
 

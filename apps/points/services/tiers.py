@@ -13,6 +13,7 @@ from django.utils import timezone
 from apps.events.services.outbox import outbox_publish_many
 from apps.points.models import Award, PointsProfile, Tier, TierChange
 from apps.points.months import months_before
+from config.json_rows import json_values_insert
 
 
 def tiers_held(*, pairs: list[tuple[int, datetime]], tiers: list[Tier]) -> dict[tuple[int, datetime], Tier]:
@@ -108,7 +109,8 @@ def tiers_recalculate(*, reasons: dict, now: datetime | None = None) -> list[Tie
     now = now or timezone.now()
     users = {user.pk: user for user in reasons}
     user_ids = sorted(users)
-    PointsProfile.objects.bulk_create([PointsProfile(user_id=pk) for pk in user_ids], ignore_conflicts=True)
+    # profiles for users who have none yet (one JSON parameter; bulk_create built a row per user)
+    json_values_insert(model=PointsProfile, values=[{"user_id": pk} for pk in user_ids], ignore_conflicts=True)
     profiles = list(PointsProfile.objects.select_for_update().filter(user_id__in=user_ids).order_by("user_id"))
     earned = earned_in_windows(user_ids=user_ids, windows={t.window_months for t in tiers}, now=now)
     by_id = {t.pk: t for t in tiers}
