@@ -223,13 +223,16 @@ def inbound_events_process_batch(*, event_ids: list[int]) -> dict[int, ProcessOu
     outcomes: dict[int, ProcessOutcome] = {}
     with transaction.atomic():
         now = timezone.now()
-        events = list(
-            InboundEvent.objects.select_for_update(skip_locked=True)
-            .filter(
-                pk__in=event_ids, status=InboundEvent.Status.PENDING, next_attempt_at__lte=now + EARLY_ARRIVAL_SLACK
-            )
+        # locked by primary key alone, the other conditions checked here: with them in SQL, the
+        # planner took the pending events' partial index for a few rows and scanned every pending
+        # event once per chunk (a backlog of 60,000: 12 ms a chunk, and growing with it)
+        events = [
+            event
+            for event in InboundEvent.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=event_ids)
             .order_by("pk")
-        )
+            if event.status == InboundEvent.Status.PENDING and event.next_attempt_at <= now + EARLY_ARRIVAL_SLACK
+        ]
         by_type: dict[str, list[InboundEvent]] = {}
         for event in events:
             by_type.setdefault(event.type, []).append(event)

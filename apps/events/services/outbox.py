@@ -91,12 +91,16 @@ def outbox_messages_fanout(*, message_ids: list[int]) -> list[int]:
     settled, with their effects; one whose consumer failed is written pending with its retry
     time. Returns the ids of the deliveries left pending."""
     with transaction.atomic():
-        messages = list(
-            OutboxMessage.objects.select_for_update(skip_locked=True, of=("self",))
+        # locked by primary key alone, the relay time checked here (see inbound_events_process_batch:
+        # with it in SQL, every message not yet relayed was scanned once per chunk)
+        messages = [
+            message
+            for message in OutboxMessage.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("user")
-            .filter(pk__in=message_ids, fanned_out_at=None)
+            .filter(pk__in=message_ids)
             .order_by("pk")
-        )
+            if message.fanned_out_at is None
+        ]
         if not messages:
             return []
         subscriptions = list(WebhookSubscription.objects.filter(is_active=True))

@@ -310,13 +310,17 @@ _AWARD_FIELDS = [f.name for f in Award._meta.concrete_fields if f.name != "break
 def awards_post(*, award_ids: list[int]) -> int:
     """Post pending awards to the ledger, in one transaction; returns how many were posted."""
     with transaction.atomic():
-        awards = list(
-            Award.objects.select_for_update(skip_locked=True, of=("self",))
+        # locked by primary key alone, the status checked here (see inbound_events_process_batch:
+        # with it in SQL, every pending award was scanned once per chunk)
+        awards = [
+            award
+            for award in Award.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("user", "partner")
             .only(*_AWARD_FIELDS, "user__external_id", "user__country", "partner__name")
-            .filter(pk__in=award_ids, status=Award.Status.PENDING)
+            .filter(pk__in=award_ids)
             .order_by("pk")
-        )
+            if award.status == Award.Status.PENDING
+        ]
         if not awards:
             return 0
         # the users' point accounts, locked in one order, before entries touch them in award order
