@@ -106,6 +106,13 @@ class Award(models.Model):
         ]
         indexes = [
             models.Index(fields=["user", "transaction_at"], name="points_award_user_time"),
+            # what tier recalculation sums (points awarded in a window), without visiting the table
+            models.Index(
+                fields=["user", "transaction_at"],
+                include=["points"],
+                name="points_award_earned",
+                condition=Q(status="awarded"),
+            ),
             models.Index(fields=["created_at"], name="points_award_pending", condition=Q(status="pending")),
             models.Index(fields=["partner"], name="points_award_partner", condition=Q(partner__isnull=False)),
         ]
