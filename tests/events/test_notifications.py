@@ -113,3 +113,31 @@ def test_notifications_need_a_signed_in_user(api):
     response = api.get("/api/v1/me/notifications")
 
     assert response.status_code == 401
+
+
+def test_deleting_a_message_or_a_user_still_applies_on_delete_without_database_constraints(
+    django_capture_on_commit_callbacks,
+):
+    from django.db.models import ProtectedError
+
+    from apps.events.models import DeliveryAttempt, OutboxDelivery, OutboxMessage
+
+    _template()
+    user = UserFactory()
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        message = outbox_publish(topic="sample.awarded", payload={"points": 180, "vertical": "food"}, user=user)
+    delivery = OutboxDelivery.objects.get(message=message)
+    assert DeliveryAttempt.objects.filter(delivery=delivery).count() == 1
+
+    # a user that a message is about cannot be deleted (PROTECT)...
+    with pytest.raises(ProtectedError):
+        user.delete()
+    # ...a deleted message takes its deliveries and their attempts along; its notification stays
+    message.delete()
+    assert not OutboxDelivery.objects.filter(pk=delivery.pk).exists()
+    assert not DeliveryAttempt.objects.filter(delivery_id=delivery.pk).exists()
+    assert Notification.objects.get(user=user).source_message is None
+    # ...and a user without messages takes their notifications along (CASCADE)
+    assert OutboxMessage.objects.filter(user=user).count() == 0
+    user.delete()
+    assert not Notification.objects.filter(user_id=user.pk).exists()

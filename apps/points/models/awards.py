@@ -83,8 +83,10 @@ class Award(models.Model):
     partner = models.ForeignKey(
         Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="awards", db_index=False
     )
+    # the event the award came from (for staff), without a database constraint: checked at commit
+    # with a share lock on the event for every award (see events.OutboxDelivery.message)
     inbound_event = models.ForeignKey(
-        "events.InboundEvent", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "events.InboundEvent", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
     )
     request_hash = models.CharField(max_length=64, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
