@@ -25,9 +25,11 @@ from config.json_rows import json_rows_insert
 logger = logging.getLogger(__name__)
 
 # Events per dispatch task. A type with a batch handler runs a chunk in one transaction, so its
-# fixed costs (a configuration snapshot, the commit, the task itself) are paid once per chunk;
-# a 1,000-event batch is two tasks, which the worker processes run side by side.
-DISPATCH_CHUNK = 500
+# fixed costs (a configuration snapshot, the commit, the task itself) are paid once per chunk.
+# A 1,000-event batch (the API's largest) is one task; under load the worker processes take
+# batches side by side. 1,000 rather than 500: 1,991-2,035 awards/s against 1,846-1,916 in the
+# points benchmark, with award and fan-out chunks of the same size.
+DISPATCH_CHUNK = 1000
 
 
 class EnvelopeSerializer(serializers.Serializer):

@@ -61,7 +61,7 @@ def outbox_publish_many(*, messages: list[tuple[str, dict, object]]) -> list[int
 
 # Messages per fan-out task: one transaction each, so a burst of thousands of messages (a points
 # run) is not thousands of tasks.
-FANOUT_CHUNK = 500
+FANOUT_CHUNK = 1000
 
 
 def outbox_messages_enqueue(*, message_ids: list[int]) -> None:

@@ -39,7 +39,7 @@ POINTS_ASSET = ("points", "GRP")
 POINTS_ISSUED = "points_issued"
 TRANSACTION_SOURCE = "transaction"
 # Awards per award-queue task: one ledger batch call and one transaction each.
-AWARD_CHUNK = 500
+AWARD_CHUNK = 1000
 # A transactionId seen again must describe the same transaction to count as a repeat.
 _SAME_TRANSACTION = (
     "user_id",
