@@ -69,3 +69,44 @@ def test_plain_values_take_the_model_defaults_and_must_name_required_fields():
     assert len({d.created_at for d in stored}) == 1  # one `now` for the call
     with pytest.raises(KeyError):
         json_values_insert(model=OutboxDelivery, values=[{"consumer": "c"}])  # no message_id
+
+
+def test_values_not_in_their_columns_plain_form_are_prepared_as_bulk_create_would():
+    from decimal import Decimal
+
+    from apps.events.models import DeliveryAttempt, OutboxDelivery, OutboxMessage
+
+    message = OutboxMessage.objects.create(topic="sample.tested", payload={})
+    delivery = OutboxDelivery.objects.create(message=message, consumer="prep")
+    at = datetime(2026, 11, 21, 10, 30, 15, 123456, tzinfo=UTC)
+    json_values_insert(
+        model=DeliveryAttempt,
+        values=[
+            # a str subclass, an int for a boolean, a Decimal for an integer, a string for a time
+            {
+                "delivery_id": delivery.pk,
+                "attempted_at": at,
+                "succeeded": 1,
+                "error": OutboxDelivery.Status.FAILED,
+                "duration_ms": Decimal("12"),
+                "status_code": "503",
+            },
+            {
+                "delivery_id": delivery.pk,
+                "attempted_at": at.isoformat(),
+                "succeeded": True,
+                "error": "",
+                "duration_ms": 3,
+            },
+        ],
+    )
+    first, second = DeliveryAttempt.objects.filter(delivery=delivery).order_by("pk")
+    assert (first.succeeded, first.error, first.duration_ms, first.status_code) == (True, "failed", 12, 503)
+    assert first.attempted_at == at and second.attempted_at == at and second.status_code is None
+    # a naive time gets Django's treatment (made aware in the current time zone, with a warning)
+    with pytest.warns(RuntimeWarning, match="naive datetime"):
+        json_values_insert(
+            model=DeliveryAttempt,
+            values=[{"delivery_id": delivery.pk, "attempted_at": datetime(2026, 11, 21, 10, 30), "succeeded": False}],
+        )
+    assert DeliveryAttempt.objects.filter(delivery=delivery).latest("pk").attempted_at.tzinfo is not None
