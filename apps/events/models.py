@@ -21,7 +21,9 @@ class InboundEvent(models.Model):
     type = models.CharField(max_length=100)
     occurred_at = models.DateTimeField()
     payload = models.JSONField()
-    # indexed below without the LIKE index Django adds for a text key
+    # indexed below without the LIKE index Django adds for a text key. No database constraint:
+    # it took a share lock on the calling client's row for every event stored, one row shared by
+    # every concurrent batch of that client (API clients are revoked, never deleted)
     source = models.ForeignKey(
         "identity.ApiClient",
         null=True,
@@ -29,6 +31,7 @@ class InboundEvent(models.Model):
         on_delete=models.SET_NULL,
         related_name="inbound_events",
         db_index=False,
+        db_constraint=False,
     )
     batch_token = models.UUIDField(editable=False, help_text="The API batch that stored it.")
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
