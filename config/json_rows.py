@@ -31,10 +31,10 @@ def json_rows_insert(*, objs: list, ignore_conflicts: bool = False, returning: t
     `returning` columns of the rows inserted. The instances are not modified."""
     if not objs:
         return []
-    fields = _fields(objs[0]._meta)
-    preparers = _preparers(objs[0]._meta)
+    meta = objs[0]._meta
+    preparers = _preparers(meta)
     rows = [{f.column: prepare(f.pre_save(obj, True)) for f, prepare in preparers} for obj in objs]
-    return _insert(objs[0]._meta, fields, rows, ignore_conflicts, returning)
+    return _insert(meta, preparers, rows, ignore_conflicts, returning)
 
 
 def json_values_insert(
@@ -46,17 +46,16 @@ def json_values_insert(
     if not values:
         return []
     meta = model._meta
-    fields = _fields(meta)
-    # a field with no default, not nullable and not blank must be given
-    defaults = {f.attname: f.get_default() for f in fields if f.has_default() or f.null or f.blank}
     preparers = _preparers(meta)
+    # a field with no default, not nullable and not blank must be given
+    defaults = {f.attname: f.get_default() for f, _ in preparers if f.has_default() or f.null or f.blank}
     rows = []
     for given in values:
         row = {}
         for f, prepare in preparers:
             row[f.column] = prepare(given[f.attname] if f.attname in given else defaults[f.attname])
         rows.append(row)
-    return _insert(meta, fields, rows, ignore_conflicts, returning)
+    return _insert(meta, preparers, rows, ignore_conflicts, returning)
 
 
 # Field kinds whose get_prep_value hands back a value of exactly this type unchanged (and None
@@ -79,10 +78,13 @@ _UNCHANGED = {
 
 @cache
 def _preparers(meta) -> list:
-    """(field, prepare) for each column: prepare(value) is the field's get_prep_value, or the
-    value itself where that is what get_prep_value would give."""
+    """(field, prepare) for each column but the auto primary key: prepare(value) is the field's
+    get_prep_value, or the value itself where that is what get_prep_value would give."""
+    fields = [f for f in meta.concrete_fields if f is not meta.auto_field]
+    if any(getattr(f, "encoder", None) for f in fields):
+        raise ValueError(f"{meta.label} has a JSON field with its own encoder; use bulk_create")
     preparers = []
-    for field in _fields(meta):
+    for field in fields:
         kind = (field.target_field if field.is_relation else field).get_internal_type()
         plain = _UNCHANGED.get(kind)
         preparers.append((field, _prepare_plain(field, plain) if plain else field.get_prep_value))
@@ -100,16 +102,9 @@ def _prepare_plain(field, plain: type):
     return prepare
 
 
-def _fields(meta) -> list:
-    fields = [f for f in meta.concrete_fields if f is not meta.auto_field]
-    if any(getattr(f, "encoder", None) for f in fields):
-        raise ValueError(f"{meta.label} has a JSON field with its own encoder; use bulk_create")
-    return fields
-
-
-def _insert(meta, fields: list, rows: list[dict], ignore_conflicts: bool, returning: tuple[str, ...]) -> list[tuple]:
+def _insert(meta, preparers: list, rows: list[dict], ignore_conflicts: bool, returning: tuple[str, ...]) -> list[tuple]:
     quote = connection.ops.quote_name
-    table, columns = quote(meta.db_table), ", ".join(quote(f.column) for f in fields)
+    table, columns = quote(meta.db_table), ", ".join(quote(f.column) for f, _ in preparers)
     # table and column names come from the model's meta, quoted
     sql = (
         f"INSERT INTO {table} ({columns}) SELECT {columns}"  # noqa: S608
