@@ -36,6 +36,14 @@ DATABASES = {
 DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Django binds parameters on the client, and such statements are never prepared; the ledger's
+# posting calls bind server-side (apps/ledger/prepared.py) and are prepared on first use. With a
+# pooling proxy in transaction mode in front of PostgreSQL, turn on its prepared-statement
+# support or set DATABASE_PREPARE_THRESHOLD to an empty value.
+_prepare_threshold = env.str("DATABASE_PREPARE_THRESHOLD", default="0")
+DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+    int(_prepare_threshold) if _prepare_threshold else None
+)
 DATABASES["default"].setdefault("TEST", {})["NAME"] = env.str("TEST_DATABASE_NAME", default="test_khata")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -19,6 +19,7 @@ from apps.ledger.exceptions import (
     NotReversible,
 )
 from apps.ledger.models import Entry
+from apps.ledger.prepared import prepared_cursor
 from config.errors import InvalidInput, KhataError
 
 # Idempotency key types starting with this are Khata's own; API callers cannot use them.
@@ -174,7 +175,7 @@ def _result(payload: dict, raw: dict) -> PostResult | KhataError:
 
 
 def _call(function: str, argument) -> object:
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(f"SELECT {function}(%s::jsonb)", [json.dumps(argument)])
         raw = cursor.fetchone()[0]
     # Django's psycopg setup hands jsonb back as text
