@@ -9,6 +9,8 @@ workers = int(os.environ.get("WEB_WORKERS", "2"))
 threads = int(os.environ.get("WEB_THREADS", "4"))
 worker_class = os.environ.get("WEB_WORKER_CLASS", "gthread")
 accesslog = None
+# the heartbeat file each worker touches on every turn of its loop: in memory, not on disk
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,

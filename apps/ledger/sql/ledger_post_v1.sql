@@ -1,6 +1,6 @@
 -- Khata ledger: database-side invariants and the posting path.
 -- Installed by migration ledger.0003. Every statement is idempotent (CREATE OR REPLACE, DROP ... IF
--- EXISTS), so a change to this file ships with a migration that applies it again (ledger.0009).
+-- EXISTS), so a change to this file ships with a migration that applies it again (ledger.0010).
 
 CREATE OR REPLACE FUNCTION khata_ledger_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -262,12 +262,13 @@ BEGIN
     -- looks only at matching lots (preferring the reversed entry's own)
     LOOP
       IF NOT (v_posting ? 'lot_tags' OR v_posting ? 'lot_exclude' OR v_posting ? 'prefer_entry') THEN
-        -- find, spend and record the oldest open lot in one statement (v_lot.remaining: before)
+        -- find, spend and record the oldest open lot in one statement (v_lot.remaining: before).
+        -- No lock on the lot row: lots change only under their account's row lock, held here.
         v_k := array_position(v_own_ids, v_ids[v_i]);
         WITH lot AS (
           SELECT l.id, l.remaining, l.tags FROM ledger_lot l
            WHERE l.account_id = v_ids[v_i] AND l.id >= v_own_fifo[v_k] AND l.remaining > 0
-           ORDER BY l.id LIMIT 1 FOR NO KEY UPDATE
+           ORDER BY l.id LIMIT 1
         ), spent AS (
           UPDATE ledger_lot u SET remaining = u.remaining - least(lot.remaining, v_need) FROM lot WHERE u.id = lot.id
           RETURNING lot.id, lot.remaining, lot.tags
@@ -287,7 +288,7 @@ BEGIN
            AND (NOT (v_posting ? 'lot_exclude') OR NOT EXISTS (
                  SELECT 1 FROM jsonb_array_elements(v_posting->'lot_exclude') x WHERE l.tags @> jsonb_build_array(x.value)))
          ORDER BY (l.entry_id = (v_posting->>'prefer_entry')::bigint) DESC NULLS LAST, l.id
-         LIMIT 1 FOR NO KEY UPDATE;
+         LIMIT 1;
         IF FOUND THEN
           WITH spent AS (UPDATE ledger_lot SET remaining = remaining - least(v_lot.remaining, v_need) WHERE id = v_lot.id)
           INSERT INTO ledger_lotconsumption (lot_id, entry_id, amount, created_at)
