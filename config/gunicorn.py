@@ -10,7 +10,9 @@ threads = int(os.environ.get("WEB_THREADS", "4"))
 worker_class = os.environ.get("WEB_WORKER_CLASS", "gthread")
 accesslog = None
 # the heartbeat file each worker touches on every turn of its loop: in memory, not on disk
-worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# (gunicorn makes it with mkstemp, private to the worker)
+_SHARED_MEMORY = "/dev/shm"  # noqa: S108
+worker_tmp_dir = _SHARED_MEMORY if os.path.isdir(_SHARED_MEMORY) else None
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
