@@ -7,6 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.ledger.amounts import MAX_UNIT_COUNT, Amount, Ref
+from apps.ledger.api.plain_objects import PlainObjectSerializer
 from apps.ledger.assets import asset_get
 from apps.ledger.exceptions import UnknownAsset
 from apps.ledger.reserved_keys import key_type_reserved
@@ -53,6 +54,7 @@ class StrictIntegerField(serializers.Field):
         "invalid": "Must be a JSON integer count of the smallest unit (no decimals, no quotes).",
         "range": f"Must be between 1 and {MAX_UNIT_COUNT}.",
     }
+    plain_count_range = (1, MAX_UNIT_COUNT)  # what it accepts unchanged (PlainObjectSerializer)
 
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, int):
@@ -65,12 +67,12 @@ class StrictIntegerField(serializers.Field):
         return value
 
 
-class OwnerSerializer(StrictSerializer):
+class OwnerSerializer(PlainObjectSerializer, StrictSerializer):
     type = serializers.CharField(max_length=40)
     id = serializers.CharField(max_length=128)
 
 
-class TypedTokenSerializer(StrictSerializer):
+class TypedTokenSerializer(PlainObjectSerializer, StrictSerializer):
     type = serializers.CharField(max_length=64)
     token = serializers.CharField(max_length=200)
 
@@ -86,6 +88,8 @@ class IdempotencyKeySerializer(TypedTokenSerializer):
 class TagTokenField(serializers.Field):
     """Tag tokens are strings; JSON true/false/integers are accepted and stored as text."""
 
+    plain_text_max_length = 200  # unpadded ASCII text up to this is accepted unchanged (PlainObjectSerializer)
+
     def to_internal_value(self, data):
         if isinstance(data, bool):
             return "true" if data else "false"
@@ -99,12 +103,12 @@ class TagTokenField(serializers.Field):
         return value
 
 
-class TagSerializer(StrictSerializer):
+class TagSerializer(PlainObjectSerializer, StrictSerializer):
     type = serializers.CharField(max_length=64)
     token = TagTokenField()
 
 
-class AmountSerializer(StrictSerializer):
+class AmountSerializer(PlainObjectSerializer, StrictSerializer):
     unit_type = serializers.CharField(max_length=40)
     unit_token = serializers.CharField(max_length=40)
     unit_count = StrictIntegerField()

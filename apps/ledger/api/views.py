@@ -12,6 +12,7 @@ from apps.identity.permissions import HasScope, IsEndUser
 from apps.ledger import selectors
 from apps.ledger.amounts import Ref
 from apps.ledger.api import serializers as s
+from apps.ledger.api.plain_objects import plain_data
 from apps.ledger.api.presenters import entry_out, lot_out, trace_out
 from apps.ledger.exceptions import AssetMismatch
 from apps.ledger.models import Account, Hold
@@ -46,7 +47,7 @@ def _valid(serializer_class, request, **kwargs) -> dict:
 
 
 def _answer(body: dict, serializer_class, replayed: bool) -> Response:
-    data = serializer_class(body).data
+    data = plain_data(serializer_class, body)
     if replayed:
         return Response(data, status=status.HTTP_200_OK, headers=REPLAYED)
     return Response(data, status=status.HTTP_201_CREATED)
