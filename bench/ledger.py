@@ -314,9 +314,10 @@ def http_deposits(seconds: float) -> tuple[float, float, float]:
     env = {
         **os.environ,
         "KHATA_BIND": f"127.0.0.1:{port}",
-        # one thread per client connection: 2 processes x 8 threads
+        # the deployed settings (config/gunicorn.py): 2 processes x 4 threads, each taking at most
+        # 8 of the 16 connections
         "WEB_WORKERS": os.environ.get("WEB_WORKERS", "2"),
-        "WEB_THREADS": os.environ.get("WEB_THREADS", "8"),
+        "WEB_THREADS": os.environ.get("WEB_THREADS", "4"),
         "DEBUG": "false",
         "SECURE_SSL_REDIRECT": "false",
         "ALLOWED_HOSTS": "127.0.0.1",
