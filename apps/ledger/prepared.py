@@ -1,25 +1,21 @@
 """A cursor for the ledger's hot calls: the parameters travel separately from the statement
-(server-side binding) and the statement is prepared once per connection.
+(server-side binding), so the statement can be prepared once per connection.
 
 Django's PostgreSQL backend binds parameters on the client, so each call would send its JSON
-argument inside the SQL text for the server to parse and plan again. Posting calls one function
-with one argument, the same text every time: a prepared statement skips the parse and the plan.
-(Prepared statements stay on their connection: a transaction-pooling proxy in front of
-PostgreSQL would need its prepared-statement support turned on.)"""
+argument inside the SQL text for the server to parse and plan again, and such statements are
+never prepared. Posting calls one function with one argument, the same text every time: bound
+server-side, it is prepared from its first use (DATABASE_PREPARE_THRESHOLD in config/settings.py;
+empty turns preparing off, e.g. behind a transaction-pooling proxy without prepared-statement
+support)."""
 
 from django.db import connection
 from django.db.backends.postgresql.base import ServerBindingCursor
 
 
-class _PreparedCursor(ServerBindingCursor):
-    def execute(self, query, params=None, *, prepare=None, binary=None):  # noqa: ARG002 - always prepared
-        return super().execute(query, params, prepare=True, binary=binary)
-
-
 def prepared_cursor():
     """A cursor like `connection.cursor()` (health check, Django's error mapping and query
-    logging) whose statements are bound server-side and prepared."""
+    logging) whose statements are bound server-side, and so prepared."""
     connection.close_if_health_check_failed()
     connection.ensure_connection()
     with connection.wrap_database_errors:
-        return connection._prepare_cursor(_PreparedCursor(connection.connection))
+        return connection._prepare_cursor(ServerBindingCursor(connection.connection))

@@ -33,21 +33,17 @@ def _plain_text(value, max_length: int) -> bool:
     )
 
 
+_IN_SPECS: dict = {}
+
+
 class PlainObjectSerializer(serializers.Serializer):
     """Mix in before a Serializer whose fields are all text (`CharField` with a max_length, or a
     field declaring `plain_text_max_length`) or counts (a field declaring `plain_count_range`)."""
 
-    _plain_specs: dict = {}
-
-    @classmethod
-    def _plain_spec(cls) -> dict | None:
-        spec = PlainObjectSerializer._plain_specs.get(cls, empty)
-        if spec is empty:
-            spec = PlainObjectSerializer._plain_specs[cls] = _spec_of(cls)
-        return spec
-
     def run_validation(self, data=empty):
-        spec = self._plain_spec()
+        spec = _IN_SPECS.get(type(self), empty)
+        if spec is empty:
+            spec = _IN_SPECS[type(self)] = _spec_of(type(self))
         if spec is not None and type(data) is dict and data.keys() == spec.keys() and not self.validators:
             value = {}
             for name, (kind, limit) in spec.items():
