@@ -11,6 +11,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from apps.ledger.unit_fields import ShardField, UnitsNonNegativeField, UnitsNonZeroField, UnitsPositiveField
+
 
 class Asset(models.Model):
     unit_type = models.CharField(max_length=40, help_text="e.g. currency_micros, points")
@@ -34,7 +36,7 @@ class Account(models.Model):
     system_name = models.CharField(max_length=64, blank=True, help_text="Set for system accounts, e.g. fee_revenue.")
     allow_overdraft = models.BooleanField(default=False)
     posted = models.BigIntegerField(default=0, help_text="For system accounts the balance lives in balance shards.")
-    pending = models.BigIntegerField(default=0, help_text="Amount reserved by pending holds.")
+    pending = UnitsNonNegativeField(default=0, help_text="Amount reserved by pending holds.")
     fifo_from = models.BigIntegerField(
         default=0, help_text="Every lot of this account with a lower id is spent: first-in first-out starts here."
     )
@@ -50,15 +52,12 @@ class Account(models.Model):
             models.UniqueConstraint(
                 fields=["system_name", "asset"], condition=~Q(system_name=""), name="ledger_account_system_unique"
             ),
-            models.CheckConstraint(
-                condition=(Q(system_name="") & ~Q(owner_type="") & ~Q(owner_id=""))
-                | (~Q(system_name="") & Q(owner_type="") & Q(owner_id="")),
-                name="ledger_account_owner_xor_system",
-            ),
+            # an owner or a system name, never both or neither: trigger ledger_account_holder
+            # (apps/ledger/sql), which runs only when those columns are written, not on every
+            # balance update as a CHECK constraint would
             models.CheckConstraint(
                 condition=Q(allow_overdraft=True) | Q(posted__gte=F("pending")), name="ledger_account_no_overdraft"
             ),
-            models.CheckConstraint(condition=Q(pending__gte=0), name="ledger_account_pending_non_negative"),
         ]
 
     def __str__(self) -> str:
@@ -76,7 +75,7 @@ class BalanceShard(models.Model):
     in about 1 entry in 10."""
 
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="shards", db_index=False)
-    shard = models.PositiveSmallIntegerField()
+    shard = ShardField()
     posted = models.BigIntegerField(default=0)
 
     class Meta:
@@ -122,11 +121,10 @@ class Posting(models.Model):
         Account, on_delete=models.PROTECT, related_name="postings", db_index=False, db_constraint=False
     )
     asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False)
-    amount = models.BigIntegerField(help_text="Signed: positive adds to the account's balance.")
+    amount = UnitsNonZeroField(help_text="Signed: positive adds to the account's balance.")
     effective_at = models.DateTimeField()
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=~Q(amount=0), name="ledger_posting_nonzero")]
         indexes = [models.Index(fields=["account", "effective_at"], name="ledger_posting_account_time")]
 
     def __str__(self) -> str:
@@ -140,8 +138,10 @@ class Lot(models.Model):
         Account, on_delete=models.PROTECT, related_name="lots", db_index=False, db_constraint=False
     )
     entry = models.ForeignKey(Entry, on_delete=models.PROTECT, related_name="lots_created", db_constraint=False)
-    amount = models.BigIntegerField()
-    remaining = models.BigIntegerField()
+    amount = UnitsPositiveField()
+    # only ever decreases, by the posting functions; ledger_verify re-derives it from the lot's
+    # consumptions, so a remaining above the amount would be reported
+    remaining = UnitsNonNegativeField()
     tags = models.JSONField(default=list)
     source_lot = models.ForeignKey(
         "self",
@@ -156,12 +156,6 @@ class Lot(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        constraints = [
-            models.CheckConstraint(condition=Q(amount__gt=0), name="ledger_lot_amount_positive"),
-            models.CheckConstraint(
-                condition=Q(remaining__gte=0) & Q(remaining__lte=F("amount")), name="ledger_lot_remaining_range"
-            ),
-        ]
         indexes = [
             # not partial on "remaining": spending a lot then changes no indexed column, so
             # PostgreSQL updates it in place (HOT); Account.fifo_from keeps the walk short
@@ -175,11 +169,8 @@ class Lot(models.Model):
 class LotConsumption(models.Model):
     lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="consumptions", db_constraint=False)
     entry = models.ForeignKey(Entry, on_delete=models.PROTECT, related_name="lot_consumptions", db_constraint=False)
-    amount = models.BigIntegerField()
+    amount = UnitsPositiveField()
     created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="ledger_consumption_positive")]
 
     def __str__(self) -> str:
         return f"lot {self.lot_id} -{self.amount} by entry {self.entry_id}"

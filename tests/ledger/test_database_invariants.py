@@ -4,7 +4,7 @@ import pytest
 from django.db import IntegrityError, InternalError, connection, transaction
 from django.db.utils import DatabaseError
 
-from apps.ledger.models import Account, Posting
+from apps.ledger.models import Account, Lot, Posting
 from tests.factories.ledger import funded
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -77,3 +77,65 @@ def test_one_posting_in_the_wrong_asset_fails_a_many_row_insert():
             + [posting.entry_id, posting.account_id, other_asset],
         )
     assert Posting.objects.filter(entry_id=posting.entry_id).count() == 2
+
+
+def test_amounts_out_of_their_range_are_refused_by_raw_sql():
+    funded(100)
+    posting = Posting.objects.filter(amount__gt=0).first()
+    lot = Lot.objects.get(entry_id=posting.entry_id)
+    refused = [
+        # a posting of zero
+        (
+            "INSERT INTO ledger_posting (entry_id, account_id, asset_id, amount, effective_at)"
+            " VALUES (%s, %s, %s, 0, now())",
+            [posting.entry_id, posting.account_id, posting.asset_id],
+        ),
+        # a lot of nothing, a lot spent below zero
+        (
+            "INSERT INTO ledger_lot (account_id, entry_id, amount, remaining, tags, created_at)"
+            " VALUES (%s, %s, 0, 0, '[]', now())",
+            [posting.account_id, posting.entry_id],
+        ),
+        ("UPDATE ledger_lot SET remaining = -1 WHERE id = %s", [lot.pk]),
+        # a consumption of nothing
+        (
+            "INSERT INTO ledger_lotconsumption (lot_id, entry_id, amount, created_at) VALUES (%s, %s, 0, now())",
+            [lot.pk, posting.entry_id],
+        ),
+        # negative pending holds, a balance shard outside 0-63
+        ("UPDATE ledger_account SET pending = -1 WHERE id = %s", [posting.account_id]),
+        ("UPDATE ledger_balanceshard SET shard = 64 WHERE id = (SELECT min(id) FROM ledger_balanceshard)", []),
+    ]
+
+    for statement, params in refused:
+        with pytest.raises(IntegrityError, match="violates check constraint"), transaction.atomic():
+            _sql(statement, params)
+
+    assert Lot.objects.get(pk=lot.pk).remaining == 100
+    assert Account.objects.get(pk=posting.account_id).pending == 0
+
+
+def test_an_account_has_an_owner_or_a_system_name_never_both_or_neither():
+    who = funded(100)
+    account = Account.objects.get(owner_id=who.value)
+    refused = [
+        ("UPDATE ledger_account SET system_name = 'fee_revenue_2' WHERE id = %s", [account.pk]),
+        ("UPDATE ledger_account SET owner_id = '' WHERE id = %s", [account.pk]),
+        (
+            "INSERT INTO ledger_account (asset_id, owner_type, owner_id, system_name, allow_overdraft, posted, pending,"
+            " fifo_from, created_at) VALUES (%s, '', '', '', false, 0, 0, 0, now())",
+            [account.asset_id],
+        ),
+        (
+            "INSERT INTO ledger_account (asset_id, owner_type, owner_id, system_name, allow_overdraft, posted, pending,"
+            " fifo_from, created_at) VALUES (%s, 'user', 'x', 'promotions_x', true, 0, 0, 0, now())",
+            [account.asset_id],
+        ),
+    ]
+
+    for statement, params in refused:
+        with pytest.raises(IntegrityError, match="owner or a system name"), transaction.atomic():
+            _sql(statement, params)
+
+    account.refresh_from_db()
+    assert (account.owner_type, account.owner_id, account.system_name) == (who.type, who.value, "")

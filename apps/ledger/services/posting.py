@@ -1,13 +1,16 @@
-"""Posting entries. The work happens in one call to the PostgreSQL function khata_ledger_post
-(apps/ledger/sql): claim the idempotency key, lock owner accounts in id order, check balances,
-write the entry, postings, balances and lots — one round trip per entry."""
+"""Posting entries. The work happens in one call to a PostgreSQL function (apps/ledger/sql):
+claim the idempotency key, lock owner accounts in id order, check balances, write the entry,
+postings, balances and lots — one round trip per entry. khata_ledger_post takes any entry;
+the common shapes (deposits, withdrawals, transfers, awards, fees) go through the shorter
+khata_ledger_post_simple, which writes the same rows."""
 
 import json
 from collections import defaultdict
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from apps.ledger.amounts import MAX_UNIT_COUNT, Amount, Ref, request_hash, tags_normalize
 from apps.ledger.assets import asset_get
@@ -182,16 +185,61 @@ def _call(function: str, argument) -> object:
     return json.loads(raw) if isinstance(raw, str) else raw
 
 
+# What khata_ledger_post_simple takes: one asset, at most one owner debit, one owner credit (of
+# another owner) and one system leg, none with a lot filter or named by account id.
+_SIMPLE_LEG_KEYS = frozenset(("asset_id", "amount", "owner_type", "owner_id", "system"))
+# khata_ledger_post_simple's signal that an account does not exist yet (nothing was written)
+ACCOUNTS_MISSING = "KL001"
+
+
+def simple_roles(payload: dict) -> list | None:
+    """[debit leg, credit leg, system leg] (0-based, None where absent) when the entry has the
+    shape khata_ledger_post_simple posts; None when it needs the general khata_ledger_post."""
+    legs = payload["postings"]
+    if "reverses" in payload or len(legs) > 3:
+        return None
+    roles: list = [None, None, None]
+    for index, leg in enumerate(legs):
+        if leg["asset_id"] != legs[0]["asset_id"] or not _SIMPLE_LEG_KEYS.issuperset(leg):
+            return None
+        role = 2 if "system" in leg else 0 if leg["amount"] < 0 else 1
+        if roles[role] is not None:
+            return None
+        roles[role] = index
+    debit, credit = roles[0], roles[1]
+    if debit is not None and credit is not None:
+        if (legs[debit]["owner_type"], legs[debit]["owner_id"]) == (
+            legs[credit]["owner_type"],
+            legs[credit]["owner_id"],
+        ):
+            return None
+    return roles
+
+
+def _statement():
+    """Inside a caller's transaction: a savepoint, so a failure leaves the caller usable.
+    Otherwise the call is one statement, its own transaction: committed when it returns."""
+    return transaction.atomic() if connection.in_atomic_block else nullcontext()
+
+
+def _post_call(payload: dict) -> dict:
+    roles = simple_roles(payload)
+    if roles is not None:
+        payload["simple"] = roles  # after the request hash: derived from the legs
+        try:
+            with _statement():
+                return _call("khata_ledger_post_simple", payload)
+        except DatabaseError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) != ACCOUNTS_MISSING:
+                raise
+    with _statement():
+        return _call("khata_ledger_post", payload)
+
+
 def _post(spec: EntrySpec) -> PostResult:
     payload = spec_payload(spec)
     try:
-        if connection.in_atomic_block:
-            # inside a caller's transaction: a savepoint, so a failure leaves the caller usable
-            with transaction.atomic():
-                raw = _call("khata_ledger_post", payload)
-        else:
-            # one statement is its own transaction: one round trip, committed when it returns
-            raw = _call("khata_ledger_post", payload)
+        raw = _post_call(payload)
     except IntegrityError as exc:
         if "reverses_id" in str(exc) or "ledger_entry_reverses" in str(exc):
             raise AlreadyReversed() from None

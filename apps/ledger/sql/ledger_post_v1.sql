@@ -1,6 +1,6 @@
 -- Khata ledger: database-side invariants and the posting path.
 -- Installed by migration ledger.0003. Every statement is idempotent (CREATE OR REPLACE, DROP ... IF
--- EXISTS), so a change to this file ships with a migration that applies it again (ledger.0010).
+-- EXISTS), so a change to this file ships with a migration that applies it again (ledger.0011).
 
 CREATE OR REPLACE FUNCTION khata_ledger_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -30,6 +30,22 @@ CREATE TRIGGER ledger_lot_undeletable BEFORE DELETE ON ledger_lot
 DROP TRIGGER IF EXISTS ledger_asset_undeletable ON ledger_asset;
 CREATE TRIGGER ledger_asset_undeletable BEFORE DELETE ON ledger_asset
   FOR EACH ROW EXECUTE FUNCTION khata_ledger_immutable();
+
+-- An account belongs to an owner or is a named system account, never both or neither. A trigger
+-- that runs only when these columns are written: as a CHECK constraint it was rebuilt by every
+-- balance update.
+CREATE OR REPLACE FUNCTION khata_ledger_account_holder() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NOT ((NEW.system_name = '' AND NEW.owner_type <> '' AND NEW.owner_id <> '')
+          OR (NEW.system_name <> '' AND NEW.owner_type = '' AND NEW.owner_id = '')) THEN
+    RAISE EXCEPTION 'account %: an account has an owner or a system name, not both or neither', NEW.id
+      USING ERRCODE = 'check_violation';
+  END IF;
+  RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS ledger_account_holder ON ledger_account;
+CREATE TRIGGER ledger_account_holder AFTER INSERT OR UPDATE OF owner_type, owner_id, system_name ON ledger_account
+  FOR EACH ROW EXECUTE FUNCTION khata_ledger_account_holder();
 
 -- A posting's asset is its account's asset: checked once per INSERT statement over all its rows
 -- (a batch writes a thousand postings in one statement; a trigger per row cost a tenth of its time).
@@ -99,6 +115,15 @@ BEGIN
   RETURN v_id;
 END $$;
 
+-- The answer for a key claimed before: what the first request with it did.
+CREATE OR REPLACE FUNCTION khata_ledger_replay(spec jsonb) RETURNS jsonb LANGUAGE sql STABLE AS $$
+  SELECT jsonb_build_object('status', 'existing', 'request_hash', o.request_hash, 'op_status', o.status,
+                            'entry_id', o.entry_id, 'hold_id', o.hold_id, 'error_code', o.error_code,
+                            'error_message', o.error_message)
+    FROM ledger_operation o
+   WHERE o.idempotency_type = spec->>'idem_type' AND o.idempotency_token = spec->>'idem_token'
+$$;
+
 -- Post one entry, or record why it was refused, in one round trip.
 -- spec: {idem_type, idem_token, request_hash, kind, reason_type, reason_token, actor_type, actor_id,
 --        effective_at?, metadata, tags, reverses?, postings: [{account_id? | owner_type+owner_id | system,
@@ -116,7 +141,6 @@ DECLARE
   v_entry_id bigint := nextval('ledger_entry_id_seq'::regclass);
   v_postings jsonb := spec->'postings';
   v_op_id bigint;
-  v_op record;
   v_posting jsonb;
   v_n int;
   v_ids bigint[];
@@ -156,11 +180,7 @@ BEGIN
   ON CONFLICT (idempotency_type, idempotency_token) DO NOTHING
   RETURNING id INTO v_op_id;
   IF v_op_id IS NULL THEN
-    SELECT * INTO v_op FROM ledger_operation
-     WHERE idempotency_type = spec->>'idem_type' AND idempotency_token = spec->>'idem_token';
-    RETURN jsonb_build_object('status', 'existing', 'request_hash', v_op.request_hash, 'op_status', v_op.status,
-      'entry_id', v_op.entry_id, 'hold_id', v_op.hold_id, 'error_code', v_op.error_code,
-      'error_message', v_op.error_message);
+    RETURN khata_ledger_replay(spec);
   END IF;
 
   -- Resolve every posting's account in one statement (accounts are created below if missing).
@@ -355,6 +375,179 @@ BEGIN
   LOOP
     v_balances := v_balances || jsonb_build_object(v_acc.id::text, jsonb_build_array(v_acc.posted, v_acc.pending));
   END LOOP;
+
+  RETURN jsonb_build_object('status', 'posted', 'entry_id', v_entry_id, 'account_ids', to_jsonb(v_ids),
+                            'balances', v_balances);
+END $$;
+
+-- The common entries in few statements: one asset, at most one owner debit, one owner credit (of
+-- another owner) and one system leg, no lot filter, no account named by id, not a reversal
+-- (deposits, withdrawals, transfers, awards, fees). The caller names the legs' roles:
+-- spec.simple = [debit leg, credit leg, system leg], 0-based, null where absent.
+-- Same rows and answer as khata_ledger_post, without its general loops: claim the key; find and
+-- lock the accounts; read the lots the debit spends (one statement per lot, usually one); write
+-- the entry, postings, lots and owner balances in one statement; add to the system account's
+-- shard. An account not created yet raises SQLSTATE KL001 before anything is written; the caller
+-- then posts through khata_ledger_post, which creates it.
+CREATE OR REPLACE FUNCTION khata_ledger_post_simple(spec jsonb) RETURNS jsonb LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan AS $$
+DECLARE
+  v_now timestamptz := clock_timestamp();
+  v_effective timestamptz := coalesce((spec->>'effective_at')::timestamptz, v_now);
+  v_entry_tags jsonb := coalesce(spec->'tags', '[]'::jsonb);
+  v_entry_id bigint := nextval('ledger_entry_id_seq'::regclass);
+  v_postings jsonb := spec->'postings';
+  v_di int := (spec->'simple'->>0)::int;
+  v_ci int := (spec->'simple'->>1)::int;
+  v_si int := (spec->'simple'->>2)::int;
+  v_d jsonb := v_postings->v_di;  -- null when absent, as everything derived from it
+  v_c jsonb := v_postings->v_ci;
+  v_s jsonb := v_postings->v_si;
+  v_asset bigint := (v_postings->0->>'asset_id')::bigint;
+  v_dn bigint := -(v_d->>'amount')::bigint;
+  v_cn bigint := (v_c->>'amount')::bigint;
+  v_op_id bigint;
+  v_acc record;
+  v_lot record;
+  v_need bigint;
+  v_take bigint;
+  v_j int;
+  v_ids bigint[];
+  v_fifo bigint;
+  v_from bigint;
+  v_balances jsonb;
+  -- lots the debit spends, in order, and the lots the credit forms from them
+  c_lot bigint[] := '{}';
+  c_take bigint[] := '{}';
+  c_tags jsonb[] := '{}';
+  n_amount bigint[] := '{}';
+  n_source bigint[] := '{}';
+  n_tags jsonb[] := '{}';
+  v_shard int := floor(random() * 64)::int;
+BEGIN
+  INSERT INTO ledger_operation (idempotency_type, idempotency_token, request_hash, status, error_code, error_message,
+                                created_at, entry_id)
+  VALUES (spec->>'idem_type', spec->>'idem_token', spec->>'request_hash', 'succeeded', '', '', v_now, v_entry_id)
+  ON CONFLICT (idempotency_type, idempotency_token) DO NOTHING
+  RETURNING id INTO v_op_id;
+  IF v_op_id IS NULL THEN
+    RETURN khata_ledger_replay(spec);
+  END IF;
+
+  -- The owner accounts, locked in id order, and the system account (never locked: its balance is
+  -- sharded).
+  SELECT max(o.id) FILTER (WHERE o.is_debit) AS d_id, max(o.id) FILTER (WHERE NOT o.is_debit) AS c_id,
+         max(o.posted - o.pending) FILTER (WHERE o.is_debit) AS d_available,
+         bool_or(o.allow_overdraft) FILTER (WHERE o.is_debit) AS d_overdraft,
+         max(o.fifo_from) FILTER (WHERE o.is_debit) AS d_fifo,
+         (SELECT a.id FROM ledger_account a
+           WHERE a.system_name = v_s->>'system' AND a.system_name <> '' AND a.asset_id = v_asset) AS s_id
+    INTO v_acc
+    FROM (SELECT a.id, a.posted, a.pending, a.allow_overdraft, a.fifo_from,
+                 coalesce(a.owner_type = v_d->>'owner_type' AND a.owner_id = v_d->>'owner_id', false) AS is_debit
+            FROM ledger_account a
+           WHERE a.system_name = '' AND a.asset_id = v_asset
+             AND ((a.owner_type = v_d->>'owner_type' AND a.owner_id = v_d->>'owner_id')
+                  OR (a.owner_type = v_c->>'owner_type' AND a.owner_id = v_c->>'owner_id'))
+           ORDER BY a.id FOR NO KEY UPDATE) o;
+  IF (v_d IS NOT NULL AND v_acc.d_id IS NULL) OR (v_c IS NOT NULL AND v_acc.c_id IS NULL)
+     OR (v_s IS NOT NULL AND v_acc.s_id IS NULL) THEN
+    RAISE EXCEPTION 'an account of this entry does not exist yet' USING ERRCODE = 'KL001';
+  END IF;
+  IF v_d IS NOT NULL AND NOT v_acc.d_overdraft AND v_acc.d_available < v_dn THEN
+    UPDATE ledger_operation SET status = 'refused', entry_id = NULL, error_code = 'insufficient_funds',
+           error_message = 'The available balance is too low.' WHERE id = v_op_id;
+    RETURN jsonb_build_object('status', 'refused', 'error_code', 'insufficient_funds',
+                              'error_message', 'The available balance is too low.');
+  END IF;
+
+  -- The debit spends the oldest open lots (read after the lock: lots change only under it), one
+  -- at a time: a FOR loop's cursor would read ten ahead, mostly for nothing.
+  IF v_d IS NOT NULL THEN
+    v_need := v_dn;
+    v_from := v_acc.d_fifo;
+    LOOP
+      SELECT l.id, l.remaining, l.tags INTO v_lot FROM ledger_lot l
+       WHERE l.account_id = v_acc.d_id AND l.id >= v_from AND l.remaining > 0
+       ORDER BY l.id LIMIT 1;
+      EXIT WHEN NOT FOUND;
+      v_from := v_lot.id + 1;
+      v_take := least(v_lot.remaining, v_need);
+      c_lot := c_lot || v_lot.id;
+      c_take := c_take || v_take;
+      c_tags := c_tags || v_lot.tags;
+      v_need := v_need - v_take;
+      EXIT WHEN v_need = 0;
+    END LOOP;
+    IF v_need > 0 THEN
+      RAISE EXCEPTION 'lots of account % do not cover its balance (short by %)', v_acc.d_id, v_need
+        USING ERRCODE = 'check_violation';
+    END IF;
+    v_fifo := c_lot[array_upper(c_lot, 1)];  -- every lot below the last one spent is spent
+  END IF;
+  -- The credit continues the spent lots, with their tags, then the entry's own tags for the rest.
+  IF v_c IS NOT NULL THEN
+    v_need := v_cn;
+    FOR v_j IN 1..coalesce(array_upper(c_lot, 1), 0) LOOP
+      EXIT WHEN v_need = 0;
+      v_take := least(c_take[v_j], v_need);
+      n_amount := n_amount || v_take;
+      n_source := n_source || c_lot[v_j];
+      n_tags := n_tags || c_tags[v_j];
+      v_need := v_need - v_take;
+    END LOOP;
+    IF v_need > 0 THEN
+      n_amount := n_amount || v_need;
+      n_source := n_source || NULL::bigint;
+      n_tags := n_tags || v_entry_tags;
+    END IF;
+  END IF;
+
+  v_ids := array_fill(NULL::bigint, ARRAY[jsonb_array_length(v_postings)]);
+  IF v_di IS NOT NULL THEN
+    v_ids[v_di + 1] := v_acc.d_id;
+  END IF;
+  IF v_ci IS NOT NULL THEN
+    v_ids[v_ci + 1] := v_acc.c_id;
+  END IF;
+  IF v_si IS NOT NULL THEN
+    v_ids[v_si + 1] := v_acc.s_id;
+  END IF;
+  WITH entry AS (
+    INSERT INTO ledger_entry (id, kind, reason_type, reason_token, idempotency_type, idempotency_token, actor_type,
+                              actor_id, effective_at, created_at, metadata, tags, reverses_id)
+    VALUES (v_entry_id, spec->>'kind', spec->>'reason_type', spec->>'reason_token', spec->>'idem_type',
+            spec->>'idem_token', spec->>'actor_type', spec->>'actor_id', v_effective, v_now,
+            coalesce(spec->'metadata', '{}'::jsonb), v_entry_tags, NULL)
+  ), postings AS (
+    INSERT INTO ledger_posting (entry_id, account_id, asset_id, amount, effective_at)
+    SELECT v_entry_id, v_ids[p.ord], v_asset, (p.leg->>'amount')::bigint, v_effective
+      FROM jsonb_array_elements(v_postings) WITH ORDINALITY AS p(leg, ord) ORDER BY p.ord
+  ), spent AS (
+    UPDATE ledger_lot l SET remaining = l.remaining - t.take FROM unnest(c_lot, c_take) AS t(id, take) WHERE l.id = t.id
+  ), used AS (
+    INSERT INTO ledger_lotconsumption (lot_id, entry_id, amount, created_at)
+    SELECT t.id, v_entry_id, t.take, v_now FROM unnest(c_lot, c_take) WITH ORDINALITY AS t(id, take, ord) ORDER BY t.ord
+  ), formed AS (
+    INSERT INTO ledger_lot (account_id, entry_id, amount, remaining, tags, source_lot_id, created_at)
+    SELECT v_acc.c_id, v_entry_id, t.amount, t.amount,
+           CASE WHEN t.source IS NULL OR v_entry_tags = '[]'::jsonb THEN t.tags
+                ELSE (SELECT coalesce(jsonb_agg(DISTINCT e.value ORDER BY e.value), '[]'::jsonb)
+                        FROM jsonb_array_elements(t.tags || v_entry_tags) e) END,
+           t.source, v_now
+      FROM unnest(n_amount, n_source, n_tags) WITH ORDINALITY AS t(amount, source, tags, ord) ORDER BY t.ord
+  ), balances AS (
+    UPDATE ledger_account a SET posted = a.posted + d.delta, fifo_from = coalesce(d.fifo, a.fifo_from)
+      FROM (VALUES (v_acc.d_id, -v_dn, v_fifo), (v_acc.c_id, v_cn, NULL::bigint)) AS d(id, delta, fifo)
+     WHERE a.id = d.id
+    RETURNING a.id, a.posted, a.pending
+  )
+  SELECT coalesce(jsonb_object_agg(b.id::text, jsonb_build_array(b.posted, b.pending)), '{}'::jsonb)
+    INTO v_balances FROM balances b;
+  IF v_s IS NOT NULL THEN
+    UPDATE ledger_balanceshard SET posted = posted + (v_s->>'amount')::bigint
+     WHERE account_id = v_acc.s_id AND shard = v_shard;
+  END IF;
 
   RETURN jsonb_build_object('status', 'posted', 'entry_id', v_entry_id, 'account_ids', to_jsonb(v_ids),
                             'balances', v_balances);
