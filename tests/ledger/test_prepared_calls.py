@@ -76,3 +76,18 @@ def test_a_database_error_in_the_call_is_django_s_error(monkeypatch):
     monkeypatch.undo()
 
     assert _deposit("good").entry_id  # the connection is still usable
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_binding_cursor_lives_as_long_as_its_connection():
+    _deposit("c1")
+    kept = connection._ledger_binding_cursor[1]
+    _deposit("c2")
+    assert connection._ledger_binding_cursor[1] is kept  # not closed by the call: reused
+
+    connection.close()
+    _deposit("c3")  # a new connection, so a new cursor on it
+
+    assert connection._ledger_binding_cursor[1] is not kept
+    assert kept.connection.closed  # the old one went with its connection
+    assert _prepared_posts()["khata_ledger_post_simple"] == (1, 1)

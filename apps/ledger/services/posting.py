@@ -178,9 +178,9 @@ def _result(payload: dict, raw: dict) -> PostResult | KhataError:
 
 
 def _call(function: str, argument) -> object:
-    with prepared_cursor() as cursor:
-        cursor.execute(f"SELECT {function}(%s::jsonb)", [json.dumps(argument)])
-        raw = cursor.fetchone()[0]
+    cursor = prepared_cursor()  # kept open for the connection's next call
+    cursor.execute(f"SELECT {function}(%s::jsonb)", [json.dumps(argument)])
+    raw = cursor.fetchone()[0]
     # Django's psycopg setup hands jsonb back as text
     return json.loads(raw) if isinstance(raw, str) else raw
 
