@@ -568,8 +568,8 @@ DECLARE
   v_fast boolean;
 BEGIN
   CREATE TEMP TABLE IF NOT EXISTS khata_batch_entry (
-    ord bigint PRIMARY KEY, spec jsonb, entry_id bigint, op_id bigint, status text
-  ) ON COMMIT DELETE ROWS;
+    ord bigint, spec jsonb, entry_id bigint, op_id bigint, status text
+  ) ON COMMIT DELETE ROWS;  -- no index: each row is updated four times, and a key on ord cost more than it saved
   CREATE TEMP TABLE IF NOT EXISTS khata_batch_leg (
     ord bigint, leg bigint, asset_id bigint, amount bigint, owner_type text, owner_id text, system text,
     account_id bigint, is_owner boolean, flagged boolean
