@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from apps.ledger.amounts import Ref
 from apps.ledger.exceptions import InsufficientFunds
-from apps.ledger.models import Account, Entry, Lot
+from apps.ledger.models import Account, Entry, Lot, LotConsumption, Posting
 from apps.ledger.selectors import owner_balance
 from apps.ledger.services import EntrySpec, Leg, deposit, entry_post, transfer, withdraw
 from apps.ledger.services import posting as posting_service
@@ -87,8 +87,6 @@ def _simple_entry(op, copy: Copy) -> EntrySpec:
 def _state(copy: Copy, accounts: dict[int, tuple]) -> dict:
     """Everything the example left for this copy's owners, named independently of row ids: unlike
     the batch comparison, entry by entry on both sides, so consumption rows must match one for one."""
-    from apps.ledger.models import LotConsumption, Posting
-
     state: dict = {}
     for account in Account.objects.filter(owner_id__in=[p.value for p in copy.owners], system_name=""):
         lots = list(Lot.objects.filter(account=account).order_by("id"))
@@ -132,17 +130,26 @@ def _accounts_exist(copy: Copy) -> None:
             entry_post(spec=_spec(legs, "setup", TAGS[2]))
 
 
-def _post(ops, history, monkeypatch, *, general: bool):
-    calls: list[str] = []  # the functions that posted or answered (not those that raised)
+def _record_calls(patch) -> tuple[list[str], list[str]]:
+    """Record which posting function each call went to: every call, and the calls that answered
+    (a call that raised, such as the simple function finding no account, is only in the first)."""
+    called: list[str] = []
+    answered: list[str] = []
     real = posting_service._call
 
     def recorded(function, argument):
+        called.append(function)
         answer = real(function, argument)
-        calls.append(function)
+        answered.append(function)
         return answer
 
+    patch.setattr(posting_service, "_call", recorded)
+    return called, answered
+
+
+def _post(ops, history, monkeypatch, *, general: bool):
     with monkeypatch.context() as patch:
-        patch.setattr(posting_service, "_call", recorded)
+        _, calls = _record_calls(patch)
         if general:
             patch.setattr(posting_service, "simple_roles", lambda payload: None)
         copy = Copy([Ref("user", f"sp-{uuid.uuid4().hex[:10]}-{o}") for o in range(OWNERS)])
@@ -181,22 +188,10 @@ def test_the_simple_function_answers_and_posts_as_the_general_one(ops, history, 
     assert report.ok, report.problems
 
 
-def _functions(monkeypatch) -> list[str]:
-    calls: list[str] = []  # every call, including one that raised
-    real = posting_service._call
-
-    def recorded(function, argument):
-        calls.append(function)
-        return real(function, argument)
-
-    monkeypatch.setattr(posting_service, "_call", recorded)
-    return calls
-
-
 def test_common_entries_take_the_simple_function_once_their_accounts_exist(monkeypatch):
     a, b = funded(100), funded(100)
     withdraw(owner=a, actor=a, amount=usd(1), reason=Ref("w", "0"), idempotency_key=key())  # a system account
-    calls = _functions(monkeypatch)
+    calls, _ = _record_calls(monkeypatch)
 
     transfer(source=a, destination=b, actor=ACTOR, amount=usd(30), reason=Ref("t", "1"), idempotency_key=key())
     withdraw(owner=b, actor=b, amount=usd(10), reason=Ref("w", "1"), idempotency_key=key())
@@ -209,7 +204,7 @@ def test_common_entries_take_the_simple_function_once_their_accounts_exist(monke
 
 def test_a_first_deposit_falls_back_to_the_general_function_and_writes_once(monkeypatch):
     who = owner()
-    calls = _functions(monkeypatch)
+    calls, _ = _record_calls(monkeypatch)
     the_key = key("first")
 
     result = deposit(owner=who, creator=who, amount=usd(40), reason=Ref("d", "first"), idempotency_key=the_key)
@@ -223,7 +218,7 @@ def test_a_first_deposit_falls_back_to_the_general_function_and_writes_once(monk
 
 def test_a_transfer_to_a_new_owner_falls_back_and_the_replay_goes_simple(monkeypatch):
     a, b = funded(50), owner()
-    calls = _functions(monkeypatch)
+    calls, _ = _record_calls(monkeypatch)
     the_key = key()
 
     def send():

@@ -9,6 +9,7 @@ from collections import defaultdict
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
@@ -190,6 +191,7 @@ def _call(function: str, argument) -> object:
 _SIMPLE_LEG_KEYS = frozenset(("asset_id", "amount", "owner_type", "owner_id", "system"))
 # khata_ledger_post_simple's signal that an account does not exist yet (nothing was written)
 ACCOUNTS_MISSING = "KL001"
+_owner_of = itemgetter("owner_type", "owner_id")
 
 
 def simple_roles(payload: dict) -> list | None:
@@ -207,12 +209,8 @@ def simple_roles(payload: dict) -> list | None:
             return None
         roles[role] = index
     debit, credit = roles[0], roles[1]
-    if debit is not None and credit is not None:
-        if (legs[debit]["owner_type"], legs[debit]["owner_id"]) == (
-            legs[credit]["owner_type"],
-            legs[credit]["owner_id"],
-        ):
-            return None
+    if debit is not None and credit is not None and _owner_of(legs[debit]) == _owner_of(legs[credit]):
+        return None  # money from an owner to the same owner's account
     return roles
 
 

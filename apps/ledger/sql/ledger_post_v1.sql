@@ -389,6 +389,10 @@ END $$;
 -- the entry, postings, lots and owner balances in one statement; add to the system account's
 -- shard. An account not created yet raises SQLSTATE KL001 before anything is written; the caller
 -- then posts through khata_ledger_post, which creates it.
+-- The key claim, the refusal record and the entry row are written as khata_ledger_post writes
+-- them, statement for statement; change them together (tests/ledger/test_simple_path.py compares
+-- the two). They are not shared through a helper function: a SQL function's statement is planned
+-- again on every call, a PL/pgSQL one's costs a call frame, on the path every posting takes.
 CREATE OR REPLACE FUNCTION khata_ledger_post_simple(spec jsonb) RETURNS jsonb LANGUAGE plpgsql
 SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
