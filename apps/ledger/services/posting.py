@@ -23,7 +23,7 @@ from apps.ledger.exceptions import (
     NotReversible,
 )
 from apps.ledger.models import Entry
-from apps.ledger.prepared import prepared_cursor
+from apps.ledger.prepared import prepared_call
 from config.errors import InvalidInput, KhataError
 
 # Idempotency key types starting with this are Khata's own; API callers cannot use them.
@@ -179,11 +179,9 @@ def _result(payload: dict, raw: dict) -> PostResult | KhataError:
 
 
 def _call(function: str, argument) -> object:
-    cursor = prepared_cursor()  # kept open for the connection's next call
-    cursor.execute(f"SELECT {function}(%s::jsonb)", [json.dumps(argument)])
-    raw = cursor.fetchone()[0]
+    raw = prepared_call(function, json.dumps(argument))
     # Django's psycopg setup hands jsonb back as text
-    return json.loads(raw) if isinstance(raw, str) else raw
+    return json.loads(raw) if isinstance(raw, str | bytes) else raw
 
 
 # What khata_ledger_post_simple takes: one asset, at most one owner debit, one owner credit (of
