@@ -5,7 +5,7 @@ from django.db import IntegrityError, InternalError, connection, transaction
 from django.db.utils import DatabaseError
 
 from apps.ledger.models import Account, Lot, Posting
-from tests.factories.ledger import funded
+from tests.factories.ledger import GRP, USD, funded
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -42,6 +42,24 @@ def test_unbalanced_raw_insert_fails_at_commit():
                 [posting.entry_id, posting.account_id, posting.asset_id],
             )
     assert Posting.objects.filter(entry_id=posting.entry_id).count() == 2
+
+
+def test_each_asset_of_an_entry_must_balance_on_its_own():
+    who = funded(100)
+    funded(100, who=who, asset=GRP)
+    usd, points = (
+        Posting.objects.filter(account__owner_id=who.value, asset__unit_type=t).first() for t in (USD[0], GRP[0])
+    )
+
+    # one more entry's worth of postings: dollars in balance, points not
+    with pytest.raises(DatabaseError, match=f"does not balance: asset {points.asset_id} sums to 3"):
+        with transaction.atomic():
+            _sql(
+                "INSERT INTO ledger_posting (entry_id, account_id, asset_id, amount, effective_at)"
+                " VALUES (%s, %s, %s, 5, now()), (%s, %s, %s, -5, now()), (%s, %s, %s, 3, now())",
+                [usd.entry_id, usd.account_id, usd.asset_id] * 2 + [usd.entry_id, points.account_id, points.asset_id],
+            )
+    assert Posting.objects.filter(entry_id=usd.entry_id).count() == 2
 
 
 def test_no_overdraft_account_cannot_be_pushed_below_zero_by_raw_sql():
