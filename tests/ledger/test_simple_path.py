@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from apps.ledger.amounts import Ref
-from apps.ledger.exceptions import InsufficientFunds
+from apps.ledger.exceptions import IdempotencyKeyReused, InsufficientFunds
 from apps.ledger.models import Account, Entry, Lot, LotConsumption, Posting
 from apps.ledger.selectors import owner_balance
 from apps.ledger.services import EntrySpec, Leg, deposit, entry_post, transfer, withdraw
@@ -216,9 +216,9 @@ def test_a_first_deposit_falls_back_to_the_general_function_and_writes_once(monk
     assert Lot.objects.get(entry_id=result.entry_id).amount == 40
 
 
-def test_a_transfer_to_a_new_owner_falls_back_and_the_replay_goes_simple(monkeypatch):
+def test_a_transfer_to_a_new_owner_falls_back_and_so_does_its_replay(monkeypatch):
     a, b = funded(50), owner()
-    calls, _ = _record_calls(monkeypatch)
+    calls, answered = _record_calls(monkeypatch)
     the_key = key()
 
     def send():
@@ -228,9 +228,34 @@ def test_a_transfer_to_a_new_owner_falls_back_and_the_replay_goes_simple(monkeyp
 
     first, again = send(), send()
 
-    assert calls == ["khata_ledger_post_simple", "khata_ledger_post", "khata_ledger_post_simple"]
+    # the simple function stops at the missing account, then at the key taken: both write nothing
+    assert calls == ["khata_ledger_post_simple", "khata_ledger_post"] * 2
+    assert answered == ["khata_ledger_post", "khata_ledger_post"]
     assert again.replayed and again.entry_id == first.entry_id
+    assert Entry.objects.filter(idempotency_type=the_key.type, idempotency_token=the_key.value).count() == 1
     assert owner_balance(owner=b, unit_type="currency_micros", unit_token="USD")["posted"] == 20
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_key_used_before_is_answered_by_the_general_function_in_its_own_transaction(monkeypatch):
+    a, b = funded(50), funded(5)
+    the_key = key()
+    first = transfer(
+        source=a, destination=b, actor=ACTOR, amount=usd(20), reason=Ref("t", "k"), idempotency_key=the_key
+    )
+    calls, answered = _record_calls(monkeypatch)
+
+    again = transfer(
+        source=a, destination=b, actor=ACTOR, amount=usd(20), reason=Ref("t", "k"), idempotency_key=the_key
+    )
+    with pytest.raises(IdempotencyKeyReused):
+        transfer(source=a, destination=b, actor=ACTOR, amount=usd(21), reason=Ref("t", "k"), idempotency_key=the_key)
+
+    assert calls == ["khata_ledger_post_simple", "khata_ledger_post"] * 2
+    assert answered == ["khata_ledger_post", "khata_ledger_post"]
+    assert again.replayed and again.entry_id == first.entry_id
+    balances = [owner_balance(owner=x, unit_type="currency_micros", unit_token="USD")["posted"] for x in (a, b)]
+    assert balances == [30, 25]
 
 
 def test_a_refusal_through_the_simple_function_is_remembered_for_its_key():

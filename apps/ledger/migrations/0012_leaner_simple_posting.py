@@ -1,6 +1,6 @@
 """khata_ledger_post_simple in fewer executor nodes (no sorts, no aggregates, the system account
-looked up only when a leg names one) and the balance check summing one asset per posting: the
-ledger's SQL is applied again."""
+looked up only when a leg names one) and claiming its key with a plain insert, and the balance
+check summing one asset per posting: the ledger's SQL is applied again."""
 
 from django.db import migrations
 

@@ -187,8 +187,9 @@ def _call(function: str, argument) -> object:
 # What khata_ledger_post_simple takes: one asset, at most one owner debit, one owner credit (of
 # another owner) and one system leg, none with a lot filter or named by account id.
 _SIMPLE_LEG_KEYS = frozenset(("asset_id", "amount", "owner_type", "owner_id", "system"))
-# khata_ledger_post_simple's signal that an account does not exist yet (nothing was written)
-ACCOUNTS_MISSING = "KL001"
+# khata_ledger_post_simple's signals, raised before anything is written, that khata_ledger_post
+# must answer instead: an account does not exist yet; the idempotency key was used before
+FALL_BACK = frozenset(("KL001", "23505"))
 _owner_of = itemgetter("owner_type", "owner_id")
 
 
@@ -226,7 +227,7 @@ def _post_call(payload: dict) -> dict:
             with _statement():
                 return _call("khata_ledger_post_simple", payload)
         except DatabaseError as exc:
-            if getattr(exc.__cause__, "sqlstate", None) != ACCOUNTS_MISSING:
+            if getattr(exc.__cause__, "sqlstate", None) not in FALL_BACK:
                 raise
     with _statement():
         return _call("khata_ledger_post", payload)
