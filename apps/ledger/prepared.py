@@ -72,6 +72,8 @@ def _exec_prepared(db, raw, function: str, argument: str) -> bytes:
 
 def _answer(raw, result):
     if result.status not in _ANSWERED:
+        if raw.pgconn.status == pq.ConnStatus.BAD:  # the connection is lost: as psycopg reports it
+            raise errors.OperationalError(result.error_message.decode(raw.info.encoding, "replace").strip())
         raise errors.error_from_result(result, encoding=raw.info.encoding)
     return result
 

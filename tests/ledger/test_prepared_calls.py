@@ -4,7 +4,7 @@ inside a transaction, or while queries are logged, through a server-binding curs
 with Django's errors and leave the connection usable."""
 
 import pytest
-from django.db import DataError, connection, transaction
+from django.db import DataError, OperationalError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from apps.ledger.amounts import Amount, Ref
@@ -206,3 +206,22 @@ def test_the_binding_cursor_lives_as_long_as_its_connection():
     assert connection._ledger_binding_cursor[1] is not kept
     assert kept.connection.closed  # the old one went with its connection
     assert _prepared_posts()["khata_ledger_post_simple"] == (1, 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lost_connection_is_an_operational_error_and_the_next_request_reconnects():
+    import psycopg
+    from django.conf import settings
+
+    _deposit("l0")
+    _deposit("l1")
+    db = settings.DATABASES["default"]
+    with psycopg.connect(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], dbname=db["NAME"]) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [connection.connection.info.backend_pid])
+
+    with pytest.raises(OperationalError, match="closed the connection"):
+        _deposit("l2")
+    connection.close_if_unusable_or_obsolete()  # as at the end of a request or task
+
+    assert not _deposit("l2").replayed
+    assert _balance() == 15
