@@ -3,20 +3,13 @@ one the server has closed fails it, and the next request's connection is a new o
 
 import time
 
-import psycopg
 import pytest
 from django.conf import settings
 from django.db import connection, connections
 
+from tests.factories.database import from_another_connection
+
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _from_another_connection(sql: str, params=()) -> None:
-    conninfo = connection.get_connection_params()
-    conninfo.pop("context", None)
-    conninfo.pop("cursor_factory", None)
-    with psycopg.connect(**conninfo, autocommit=True) as other:
-        other.execute(sql, params)
 
 
 def _server_pid() -> int:
@@ -65,7 +58,7 @@ def test_a_healthy_idle_connection_is_usable_without_a_query(monkeypatch):
 def test_a_connection_the_server_closed_is_not_usable_and_is_replaced():
     pid = _server_pid()
 
-    _from_another_connection("SELECT pg_terminate_backend(%s)", [pid])
+    from_another_connection("SELECT pg_terminate_backend(%s)", [pid])
 
     assert _wait_for(lambda: not connection.is_usable())
     # what Django does before the first query of the next request
@@ -79,7 +72,7 @@ def test_a_notice_from_the_server_gets_the_full_check(monkeypatch):
     asked = _count_django_checks(monkeypatch)
     with connection.cursor() as cursor:
         cursor.execute("LISTEN khata_health_test")
-    _from_another_connection("NOTIFY khata_health_test")  # arrives on this idle connection
+    from_another_connection("NOTIFY khata_health_test")  # arrives on this idle connection
     time.sleep(0.2)
 
     assert connection.is_usable() is True  # the socket had data: Django's check ran and passed

@@ -3,12 +3,17 @@ argument bound separately. A call that is its own transaction goes straight thro
 inside a transaction, or while queries are logged, through a server-binding cursor. Both answer
 with Django's errors and leave the connection usable."""
 
+import json
+
 import pytest
 from django.db import DataError, OperationalError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from apps.ledger.amounts import Amount, Ref
+from apps.ledger.prepared import prepared_call
 from apps.ledger.services import deposit
+from apps.ledger.services.posting import EntrySpec, Leg, spec_payload
+from tests.factories.database import from_another_connection
 
 pytestmark = pytest.mark.django_db
 
@@ -141,11 +146,6 @@ def test_a_post_inside_an_atomic_block_is_part_of_its_transaction(already_begun)
 
 @pytest.mark.django_db(transaction=True)
 def test_a_call_that_opens_an_atomic_block_s_transaction_is_rolled_back_with_it():
-    import json
-
-    from apps.ledger.prepared import prepared_call
-    from apps.ledger.services.posting import EntrySpec, Leg, spec_payload
-
     _deposit("b0")
     spec = EntrySpec(
         (Leg(USD, owner=Ref("user", "p1")), Leg(Amount("currency_micros", "USD", -5), system="external_deposits")),
@@ -210,14 +210,9 @@ def test_the_binding_cursor_lives_as_long_as_its_connection():
 
 @pytest.mark.django_db(transaction=True)
 def test_a_lost_connection_is_an_operational_error_and_the_next_request_reconnects():
-    import psycopg
-    from django.conf import settings
-
     _deposit("l0")
     _deposit("l1")
-    db = settings.DATABASES["default"]
-    with psycopg.connect(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], dbname=db["NAME"]) as other:
-        other.execute("SELECT pg_terminate_backend(%s)", [connection.connection.info.backend_pid])
+    from_another_connection("SELECT pg_terminate_backend(%s)", [connection.connection.info.backend_pid])
 
     with pytest.raises(OperationalError, match="closed the connection"):
         _deposit("l2")

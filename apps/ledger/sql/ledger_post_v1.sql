@@ -395,9 +395,10 @@ END $$;
 -- plain insert costs a fifth less than ON CONFLICT), both before anything is written; the caller
 -- then posts through khata_ledger_post, which creates the account or answers for the key.
 -- The key claim (but for ON CONFLICT), the refusal record and the entry row are written as
--- khata_ledger_post writes them, statement for statement; change them together (tests/ledger/test_simple_path.py compares
--- the two). They are not shared through a helper function: a SQL function's statement is planned
--- again on every call, a PL/pgSQL one's costs a call frame, on the path every posting takes.
+-- khata_ledger_post writes them, statement for statement; change them together
+-- (tests/ledger/test_simple_path.py compares the two). They are not shared through a helper
+-- function: a SQL function's statement is planned again on every call, a PL/pgSQL one's costs a
+-- call frame, on the path every posting takes.
 CREATE OR REPLACE FUNCTION khata_ledger_post_simple(spec jsonb) RETURNS jsonb LANGUAGE plpgsql
 SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
@@ -452,7 +453,8 @@ BEGIN
   -- The owner accounts, locked in id order.
   FOR v_row IN
     SELECT a.id, a.posted, a.pending, a.allow_overdraft, a.fifo_from, a.owner_type, a.owner_id
-      FROM (VALUES (v_d->>'owner_type', v_d->>'owner_id'), (v_c->>'owner_type', v_c->>'owner_id')) k(owner_type, owner_id)
+      FROM (VALUES (v_d->>'owner_type', v_d->>'owner_id'),
+                   (v_c->>'owner_type', v_c->>'owner_id')) AS k(owner_type, owner_id)
       JOIN ledger_account a ON a.owner_type = k.owner_type AND a.owner_id = k.owner_id
      WHERE a.system_name = '' AND a.asset_id = v_asset
      ORDER BY a.id FOR NO KEY UPDATE OF a
