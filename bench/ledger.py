@@ -119,7 +119,10 @@ def _transfer_worker(seconds: float, hot: bool, start_at: float, counts) -> None
         time.sleep(0.001)
     deadline = start_at + seconds
     while time.time() < deadline:
-        a, b = rng.sample(range(ACCOUNTS), 2)
+        # two different accounts, uniformly (random() is C; sample() would cost more than a posting's
+        # validation in this loop, which shares the CPU with what it measures)
+        a = int(rng.random() * ACCOUNTS)
+        b = (a + 1 + int(rng.random() * (ACCOUNTS - 1))) % ACCOUNTS
         key = Ref("bench", f"{prefix}-{done}")
         if hot:
             legs = (

@@ -59,8 +59,10 @@ class Ref:
 
 def tags_normalize(tags) -> list[list[str]]:
     """[{type, token}] or [(type, token)] -> sorted unique [[type, token]] (stored as jsonb)."""
+    if not tags:
+        return []
     pairs = set()
-    for tag in tags or ():
+    for tag in tags:
         if isinstance(tag, Ref):
             pairs.add((tag.type, tag.value))
         elif isinstance(tag, dict):
@@ -70,6 +72,26 @@ def tags_normalize(tags) -> list[list[str]]:
     return [list(pair) for pair in sorted(pairs)]
 
 
+# A request's canonical JSON: json.dumps(request, sort_keys=True, default=str). Its C encoder is
+# made once, not per call as json.dumps does; requests are plain trees, so no cycle check.
+_CANONICAL = json.JSONEncoder(sort_keys=True, default=str)
+_C_CANONICAL = (
+    json.encoder.c_make_encoder(None, str, json.encoder.encode_basestring_ascii, None, ": ", ", ", True, False, True)
+    if json.encoder.c_make_encoder is not None
+    else None
+)
+
+
+def canonical_json(request: dict) -> str:
+    if _C_CANONICAL is None:
+        return _CANONICAL.encode(request)
+    return "".join(_C_CANONICAL(request, 0))
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def request_hash(request: dict) -> str:
     """What makes two requests "the same" for one idempotency key."""
-    return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
+    return text_hash(canonical_json(request))

@@ -25,10 +25,12 @@ _ANSWERED = frozenset((pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK))
 STATEMENT_MISSING = b"26000"  # invalid_sql_statement_name
 
 
-def prepared_call(function: str, argument: str) -> str | bytes:
-    """Run `SELECT function(argument::jsonb)` and return its answer as JSON text. Database errors
-    are Django's (django.db.DataError, IntegrityError, ...) with psycopg's error as the cause."""
-    db = connections[DEFAULT_DB_ALIAS]
+def prepared_call(function: str, argument: str, db=None) -> str | bytes:
+    """Run `SELECT function(argument::jsonb)` on `db` (the default database's connection unless
+    given) and return its answer as JSON text. Database errors are Django's (django.db.DataError,
+    IntegrityError, ...) with psycopg's error as the cause."""
+    if db is None:
+        db = connections[DEFAULT_DB_ALIAS]
     db.close_if_health_check_failed()
     db.ensure_connection()
     raw = db.connection

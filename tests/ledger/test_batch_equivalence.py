@@ -7,7 +7,6 @@ unrelated owners appended, which always sends the batch entry by entry. Every an
 refused or replayed, the accounts and the balances each entry reports), every posting, balance,
 lot, lot consumption and FIFO position must match, and ledger_verify must stay clean."""
 
-import dataclasses
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -208,7 +207,7 @@ def _entry(op, copy: Copy) -> EntrySpec:
         return copy.withdrawal[op[1]]
     if name == "reused_key":
         _, o, n = op
-        return dataclasses.replace(_withdrawal(people[o], 0, n), idempotency_key=copy.withdrawal[o].idempotency_key)
+        return _withdrawal(people[o], 0, n)._replace(idempotency_key=copy.withdrawal[o].idempotency_key)
     if name == "joint_fee":
         _, o, s, a, n1, n2 = op
         legs = (Leg(_amount(a, -n1), owner=people[o]), Leg(_amount(a, -n2), owner=people[(o + s) % OWNERS]))
@@ -362,7 +361,7 @@ def test_a_set_based_batch_answers_replayed_keys_with_their_first_outcome_whatev
     batch = [
         posted_before,
         refused_before,
-        dataclasses.replace(_withdrawal(d, 0, 35), idempotency_key=reused.idempotency_key),
+        _withdrawal(d, 0, 35)._replace(idempotency_key=reused.idempotency_key),
     ]
     batch.append(_deposit(b, 0, 5, 0))
     assert _set_based(batch)

@@ -172,9 +172,10 @@ def test_a_database_error_in_the_call_is_django_s_error(own_transaction, monkeyp
 
     real = posting._call
 
-    def with_bad_argument(function, argument):
-        argument["postings"][0]["amount"] = "ten"  # not a number: the function fails on it
-        return real(function, argument)
+    def with_bad_argument(function, argument, db=None):
+        payload = json.loads(argument)
+        payload["postings"][0]["amount"] = "ten"  # not a number: the function fails on it
+        return real(function, json.dumps(payload), db)
 
     _deposit("ok")
     monkeypatch.setattr(posting, "_call", with_bad_argument)

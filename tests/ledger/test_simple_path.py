@@ -137,9 +137,9 @@ def _record_calls(patch) -> tuple[list[str], list[str]]:
     answered: list[str] = []
     real = posting_service._call
 
-    def recorded(function, argument):
+    def recorded(function, argument, db=None):
         called.append(function)
-        answer = real(function, argument)
+        answer = real(function, argument, db)
         answered.append(function)
         return answer
 
