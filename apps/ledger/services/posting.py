@@ -168,7 +168,7 @@ def spec_argument(spec: EntrySpec) -> tuple[dict, str]:
         "idem_token": str(spec.idempotency_key.value),
         "request_hash": text_hash(text),
     }
-    return {**request, **key}, _json_join(json.dumps(key), text)
+    return {**request, **key}, _json_join(canonical_json(key), text)
 
 
 def _json_join(first: str, second: str) -> str:
