@@ -1,6 +1,6 @@
 -- Khata ledger: database-side invariants and the posting path.
 -- Installed by migration ledger.0003. Every statement is idempotent (CREATE OR REPLACE, DROP ... IF
--- EXISTS), so a change to this file ships with a migration that applies it again (ledger.0012).
+-- EXISTS), so a change to this file ships with a migration that applies it again (ledger.0013).
 
 CREATE OR REPLACE FUNCTION khata_ledger_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -387,18 +387,21 @@ END $$;
 -- Same rows and answer as khata_ledger_post, without its general loops: claim the key; find and
 -- lock the accounts; read the lots the debit spends (one statement per lot, usually one); write
 -- the entry, postings, lots and owner balances in one statement; add to the system account's
--- shard. Setting up each statement's plan costs more than running it, so the statements have few
--- nodes: the accounts are read by a loop in id order (an aggregate over them cost more), arrays
--- are inserted in their order without a sort, and the answer's balances are worked out here
--- rather than gathered from the UPDATE.
+-- shard. Setting up each statement's plan costs more than running it, and a PL/pgSQL assignment
+-- costs about as much as a small plan node, so there are few of both: the accounts are read by a
+-- loop in id order (an aggregate over them cost more) as whole rows, and updated by the ctid their
+-- lock returned (not looked up again); the usual transfer (one lot pays it, no entry tags) skips
+-- the general lot loops; arrays are inserted in their order without a sort; and the answer's
+-- balances are worked out here rather than gathered from the UPDATE.
 -- An account not created yet raises SQLSTATE KL001, and a key used before unique_violation (a
 -- plain insert costs a fifth less than ON CONFLICT), both before anything is written; the caller
--- then posts through khata_ledger_post, which creates the account or answers for the key.
+-- then posts through khata_ledger_post, which creates the account or answers for the key. The key
+-- is claimed before any account is locked: a call waiting for another transaction's claim of its
+-- key holds no account lock that transaction might need.
 -- The key claim (but for ON CONFLICT), the refusal record and the entry row are written as
--- khata_ledger_post writes them, statement for statement; change them together
--- (tests/ledger/test_simple_path.py compares the two). They are not shared through a helper
--- function: a SQL function's statement is planned again on every call, a PL/pgSQL one's costs a
--- call frame, on the path every posting takes.
+-- khata_ledger_post writes them, statement for statement; change them together (tests/ledger/test_simple_path.py compares
+-- the two). They are not shared through a helper function: a SQL function's statement is planned
+-- again on every call, a PL/pgSQL one's costs a call frame, on the path every posting takes.
 CREATE OR REPLACE FUNCTION khata_ledger_post_simple(spec jsonb) RETURNS jsonb LANGUAGE plpgsql
 SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
@@ -418,57 +421,47 @@ DECLARE
   v_cn bigint := (v_c->>'amount')::bigint;
   v_op_id bigint;
   v_row record;
-  v_d_id bigint;
-  v_d_posted bigint;
-  v_d_pending bigint;
-  v_d_overdraft boolean;
-  v_d_fifo bigint;
-  v_c_id bigint;
-  v_c_posted bigint;
-  v_c_pending bigint;
+  v_da ledger_account;  -- the debit's and the credit's accounts (all null when absent or not found),
+  v_ca ledger_account;  -- and where their locked rows are
+  v_d_tid tid;
+  v_c_tid tid;
   v_s_id bigint;
   v_shard int;
-  v_lot record;
+  v_lot ledger_lot;  -- after the debit: the last lot it spent
   v_need bigint;
   v_take bigint;
   v_j int;
   v_ids bigint[];
-  v_amounts bigint[];
-  v_fifo bigint;
-  v_from bigint;
-  v_balances jsonb := '{}'::jsonb;
-  -- lots the debit spends, in order, and the lots the credit forms from them
-  c_lot bigint[] := '{}';
-  c_take bigint[] := '{}';
-  c_tags jsonb[] := '{}';
-  n_amount bigint[] := '{}';
-  n_source bigint[] := '{}';
-  n_tags jsonb[] := '{}';
+  -- lots the debit spends, in order, and the lots the credit forms from them (null: none)
+  c_lot bigint[];
+  c_take bigint[];
+  c_tags jsonb[];
+  n_amount bigint[];
+  n_source bigint[];
+  n_tags jsonb[];
 BEGIN
   INSERT INTO ledger_operation (idempotency_type, idempotency_token, request_hash, status, error_code, error_message,
                                 created_at, entry_id)
   VALUES (spec->>'idem_type', spec->>'idem_token', spec->>'request_hash', 'succeeded', '', '', v_now, v_entry_id)
   RETURNING id INTO v_op_id;  -- a key used before: unique_violation, and the caller asks khata_ledger_post
 
-  -- The owner accounts, locked in id order.
+  -- The owner accounts, locked in id order. Their rows are updated below by the ctid the lock
+  -- returned: no other transaction writes a row we hold locked, and a lock that had to wait for
+  -- another writer returns the newest version of the row.
   FOR v_row IN
-    SELECT a.id, a.posted, a.pending, a.allow_overdraft, a.fifo_from, a.owner_type, a.owner_id
-      FROM (VALUES (v_d->>'owner_type', v_d->>'owner_id'),
-                   (v_c->>'owner_type', v_c->>'owner_id')) AS k(owner_type, owner_id)
+    SELECT k.debit, a, a.ctid
+      FROM (VALUES (true, v_d->>'owner_type', v_d->>'owner_id'),
+                   (false, v_c->>'owner_type', v_c->>'owner_id')) AS k(debit, owner_type, owner_id)
       JOIN ledger_account a ON a.owner_type = k.owner_type AND a.owner_id = k.owner_id
      WHERE a.system_name = '' AND a.asset_id = v_asset
      ORDER BY a.id FOR NO KEY UPDATE OF a
   LOOP
-    IF v_row.owner_type = v_d->>'owner_type' AND v_row.owner_id = v_d->>'owner_id' THEN
-      v_d_id := v_row.id;
-      v_d_posted := v_row.posted;
-      v_d_pending := v_row.pending;
-      v_d_overdraft := v_row.allow_overdraft;
-      v_d_fifo := v_row.fifo_from;
+    IF v_row.debit THEN
+      v_da := v_row.a;
+      v_d_tid := v_row.ctid;
     ELSE
-      v_c_id := v_row.id;
-      v_c_posted := v_row.posted;
-      v_c_pending := v_row.pending;
+      v_ca := v_row.a;
+      v_c_tid := v_row.ctid;
     END IF;
   END LOOP;
   -- The system account is never locked: its balance is sharded.
@@ -476,11 +469,11 @@ BEGIN
     SELECT a.id INTO v_s_id FROM ledger_account a
      WHERE a.system_name = v_s->>'system' AND a.system_name <> '' AND a.asset_id = v_asset;
   END IF;
-  IF (v_d IS NOT NULL AND v_d_id IS NULL) OR (v_c IS NOT NULL AND v_c_id IS NULL)
+  IF (v_d IS NOT NULL AND v_da.id IS NULL) OR (v_c IS NOT NULL AND v_ca.id IS NULL)
      OR (v_s IS NOT NULL AND v_s_id IS NULL) THEN
     RAISE EXCEPTION 'an account of this entry does not exist yet' USING ERRCODE = 'KL001';
   END IF;
-  IF v_d IS NOT NULL AND NOT v_d_overdraft AND v_d_posted - v_d_pending < v_dn THEN
+  IF NOT v_da.allow_overdraft AND v_da.posted - v_da.pending < v_dn THEN
     UPDATE ledger_operation SET status = 'refused', entry_id = NULL, error_code = 'insufficient_funds',
            error_message = 'The available balance is too low.' WHERE id = v_op_id;
     RETURN jsonb_build_object('status', 'refused', 'error_code', 'insufficient_funds',
@@ -490,32 +483,40 @@ BEGIN
   -- The debit spends the oldest open lots (read after the lock: lots change only under it), one
   -- at a time: a FOR loop's cursor would read ten ahead, mostly for nothing.
   IF v_d IS NOT NULL THEN
-    v_need := v_dn;
-    v_from := v_d_fifo;
-    LOOP
-      SELECT l.id, l.remaining, l.tags INTO v_lot FROM ledger_lot l
-       WHERE l.account_id = v_d_id AND l.id >= v_from AND l.remaining > 0
-       ORDER BY l.id LIMIT 1;
-      EXIT WHEN NOT FOUND;
-      v_from := v_lot.id + 1;
-      v_take := least(v_lot.remaining, v_need);
-      c_lot := c_lot || v_lot.id;
-      c_take := c_take || v_take;
-      c_tags := c_tags || v_lot.tags;
-      v_need := v_need - v_take;
-      EXIT WHEN v_need = 0;
-    END LOOP;
-    IF v_need > 0 THEN
-      RAISE EXCEPTION 'lots of account % do not cover its balance (short by %)', v_d_id, v_need
-        USING ERRCODE = 'check_violation';
+    SELECT l.* INTO v_lot FROM ledger_lot l
+     WHERE l.account_id = v_da.id AND l.id >= v_da.fifo_from AND l.remaining > 0
+     ORDER BY l.id LIMIT 1;
+    IF v_lot.remaining >= v_dn AND v_cn = v_dn AND v_entry_tags = '[]'::jsonb THEN
+      -- the usual transfer: the oldest open lot pays for all of it, and the credit continues it,
+      -- as the loops below would have it
+      c_lot := ARRAY[v_lot.id];
+      c_take := ARRAY[v_dn];
+      n_amount := c_take;
+      n_source := c_lot;
+      n_tags := ARRAY[v_lot.tags];
+    ELSE
+      v_need := v_dn;
+      LOOP
+        EXIT WHEN NOT FOUND;
+        v_take := least(v_lot.remaining, v_need);
+        c_lot := c_lot || v_lot.id;
+        c_take := c_take || v_take;
+        c_tags := c_tags || v_lot.tags;
+        v_need := v_need - v_take;
+        EXIT WHEN v_need = 0;
+        SELECT l.* INTO v_lot FROM ledger_lot l
+         WHERE l.account_id = v_da.id AND l.id > v_lot.id AND l.remaining > 0
+         ORDER BY l.id LIMIT 1;
+      END LOOP;
+      IF v_need > 0 THEN
+        RAISE EXCEPTION 'lots of account % do not cover its balance (short by %)', v_da.id, v_need
+          USING ERRCODE = 'check_violation';
+      END IF;
     END IF;
-    v_fifo := c_lot[array_upper(c_lot, 1)];  -- every lot below the last one spent is spent
-    v_d_posted := v_d_posted - v_dn;
-    v_balances := jsonb_build_object(v_d_id::text, jsonb_build_array(v_d_posted, v_d_pending));
   END IF;
   -- The credit continues the spent lots, with their tags (and the entry's, when it has any), then
-  -- the entry's own tags for the rest.
-  IF v_c IS NOT NULL THEN
+  -- the entry's own tags for the rest (unless the usual transfer above formed them already).
+  IF v_c IS NOT NULL AND n_amount IS NULL THEN
     v_need := v_cn;
     FOR v_j IN 1..coalesce(array_upper(c_lot, 1), 0) LOOP
       EXIT WHEN v_need = 0;
@@ -535,24 +536,14 @@ BEGIN
       n_source := n_source || NULL::bigint;
       n_tags := n_tags || v_entry_tags;
     END IF;
-    v_c_posted := v_c_posted + v_cn;
-    v_balances := v_balances || jsonb_build_object(v_c_id::text, jsonb_build_array(v_c_posted, v_c_pending));
   END IF;
 
-  v_ids := array_fill(NULL::bigint, ARRAY[jsonb_array_length(v_postings)]);
-  v_amounts := v_ids;
-  IF v_di IS NOT NULL THEN
-    v_ids[v_di + 1] := v_d_id;
-    v_amounts[v_di + 1] := -v_dn;
-  END IF;
-  IF v_ci IS NOT NULL THEN
-    v_ids[v_ci + 1] := v_c_id;
-    v_amounts[v_ci + 1] := v_cn;
-  END IF;
-  IF v_si IS NOT NULL THEN
-    v_ids[v_si + 1] := v_s_id;
-    v_amounts[v_si + 1] := (v_s->>'amount')::bigint;
-  END IF;
+  -- each leg's account, in the legs' order (a leg's amount is its own)
+  v_ids := (ARRAY[CASE 0 WHEN v_di THEN v_da.id WHEN v_ci THEN v_ca.id WHEN v_si THEN v_s_id END,
+                  CASE 1 WHEN v_di THEN v_da.id WHEN v_ci THEN v_ca.id WHEN v_si THEN v_s_id END,
+                  CASE 2 WHEN v_di THEN v_da.id WHEN v_ci THEN v_ca.id WHEN v_si THEN v_s_id END]
+           )[1:jsonb_array_length(v_postings)];
+  -- Each array is inserted from one unnest: unnest(a, b) scans each array as a function of its own.
   WITH entry AS (
     INSERT INTO ledger_entry (id, kind, reason_type, reason_token, idempotency_type, idempotency_token, actor_type,
                               actor_id, effective_at, created_at, metadata, tags, reverses_id)
@@ -561,22 +552,22 @@ BEGIN
             coalesce(spec->'metadata', '{}'::jsonb), v_entry_tags, NULL)
   ), postings AS (
     INSERT INTO ledger_posting (entry_id, account_id, asset_id, amount, effective_at)
-    SELECT v_entry_id, p.account_id, v_asset, p.amount, v_effective
-      FROM unnest(v_ids, v_amounts) AS p(account_id, amount)
+    SELECT v_entry_id, p.account_id, v_asset, (v_postings->(p.leg::int - 1)->>'amount')::bigint, v_effective
+      FROM unnest(v_ids) WITH ORDINALITY AS p(account_id, leg)
   ), spent AS (
     UPDATE ledger_lot l SET remaining = l.remaining - c_take[array_position(c_lot, l.id)] WHERE l.id = ANY (c_lot)
   ), used AS (
     INSERT INTO ledger_lotconsumption (lot_id, entry_id, amount, created_at)
-    SELECT t.id, v_entry_id, t.take, v_now FROM unnest(c_lot, c_take) AS t(id, take)
+    SELECT t.id, v_entry_id, c_take[t.i], v_now FROM unnest(c_lot) WITH ORDINALITY AS t(id, i)
   ), formed AS (
     INSERT INTO ledger_lot (account_id, entry_id, amount, remaining, tags, source_lot_id, created_at)
-    SELECT v_c_id, v_entry_id, t.amount, t.amount, t.tags, t.source, v_now
-      FROM unnest(n_amount, n_source, n_tags) AS t(amount, source, tags)
+    SELECT v_ca.id, v_entry_id, t.amount, t.amount, n_tags[t.i], n_source[t.i], v_now
+      FROM unnest(n_amount) WITH ORDINALITY AS t(amount, i)
   )
   UPDATE ledger_account a
-     SET posted = a.posted + CASE WHEN a.id = v_d_id THEN -v_dn ELSE v_cn END,
-         fifo_from = CASE WHEN a.id = v_d_id THEN v_fifo ELSE a.fifo_from END
-   WHERE a.id = ANY (ARRAY[v_d_id, v_c_id]);
+     SET posted = a.posted + CASE WHEN a.id = v_da.id THEN -v_dn ELSE v_cn END,
+         fifo_from = CASE WHEN a.id = v_da.id THEN v_lot.id ELSE a.fifo_from END
+   WHERE a.ctid = ANY (ARRAY[v_d_tid, v_c_tid]);
   IF v_s IS NOT NULL THEN
     v_shard := floor(random() * 64)::int;
     UPDATE ledger_balanceshard SET posted = posted + (v_s->>'amount')::bigint
@@ -584,7 +575,15 @@ BEGIN
   END IF;
 
   RETURN jsonb_build_object('status', 'posted', 'entry_id', v_entry_id, 'account_ids', to_jsonb(v_ids),
-                            'balances', v_balances);
+                            'balances',
+                            CASE WHEN v_da.id IS NULL THEN '{}'::jsonb
+                                 ELSE jsonb_build_object(v_da.id::text,
+                                                         jsonb_build_array(v_da.posted - v_dn, v_da.pending::bigint))
+                            END
+                            || CASE WHEN v_ca.id IS NULL THEN '{}'::jsonb
+                                    ELSE jsonb_build_object(v_ca.id::text,
+                                                            jsonb_build_array(v_ca.posted + v_cn, v_ca.pending::bigint))
+                               END);
 END $$;
 
 -- Many entries in one transaction; each answers on its own (a refusal does not stop the others).
