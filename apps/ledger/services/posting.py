@@ -127,15 +127,10 @@ def _filters_check(legs) -> None:
         )
 
 
-def spec_payload(spec: EntrySpec) -> dict:
-    """Validate an entry and turn it into the JSON the database function takes."""
-    return spec_argument(spec)[0]
-
-
 def spec_argument(spec: EntrySpec) -> tuple[dict, str]:
-    """The entry as the database function takes it, as a dict and as JSON text. The text is the
-    request's canonical JSON, the one its hash is of, with the key and the hash put in front:
-    the request is encoded once."""
+    """Validate an entry and turn it into what the database function takes, as a dict and as JSON
+    text. The text is the request's canonical JSON, the one its hash is of, with the key and the
+    hash put in front: the request is encoded once."""
     _ref_check("actor", spec.actor, "id")
     _ref_check("reason", spec.reason, "token")
     _ref_check("idempotency_key", spec.idempotency_key, "token")
@@ -291,10 +286,10 @@ def entry_post(*, spec: EntrySpec) -> PostResult:
 def entries_post_batch(*, entries: list[EntrySpec]) -> list[PostResult | KhataError]:
     """Post many entries in one transaction and one round trip. Each answers on its own:
     a refused entry (insufficient funds) writes nothing but its refusal; the others post."""
-    payloads, arguments = zip(*(spec_argument(spec) for spec in entries), strict=True) if entries else ((), ())
+    prepared = [spec_argument(spec) for spec in entries]
     with transaction.atomic():
-        raws = _call("khata_ledger_post_batch", f"[{', '.join(arguments)}]")
-    return [_result(payload, raw) for payload, raw in zip(payloads, raws, strict=True)]
+        raws = _call("khata_ledger_post_batch", f"[{', '.join(text for _, text in prepared)}]")
+    return [_result(payload, raw) for (payload, _), raw in zip(prepared, raws, strict=True)]
 
 
 def deposit(
