@@ -399,9 +399,10 @@ END $$;
 -- is claimed before any account is locked: a call waiting for another transaction's claim of its
 -- key holds no account lock that transaction might need.
 -- The key claim (but for ON CONFLICT), the refusal record and the entry row are written as
--- khata_ledger_post writes them, statement for statement; change them together (tests/ledger/test_simple_path.py compares
--- the two). They are not shared through a helper function: a SQL function's statement is planned
--- again on every call, a PL/pgSQL one's costs a call frame, on the path every posting takes.
+-- khata_ledger_post writes them, statement for statement; change them together
+-- (tests/ledger/test_simple_path.py compares the two). They are not shared through a helper
+-- function: a SQL function's statement is planned again on every call, a PL/pgSQL one's costs a
+-- call frame, on the path every posting takes.
 CREATE OR REPLACE FUNCTION khata_ledger_post_simple(spec jsonb) RETURNS jsonb LANGUAGE plpgsql
 SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
